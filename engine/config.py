@@ -1,0 +1,252 @@
+"""Study configuration: typed dataclasses, TOML load/save and validation."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from engine.errors import ConfigError
+
+MODELS = ("mlp", "cnn")
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("median", "hyperband", "none")
+OBJECTIVES = ("val_accuracy", "test_accuracy")
+KINDS = ("int", "float", "categorical", "fixed")
+
+
+@dataclass
+class ParamSpec:
+    """One hyperparameter: an int or float range, a list of choices, or a fixed value."""
+
+    name: str
+    kind: str  # one of KINDS
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    choices: list[Any] = field(default_factory=list)
+    value: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The TOML table for this parameter (name excluded, empty fields dropped)."""
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.kind in ("int", "float"):
+            out.update(low=self.low, high=self.high)
+            if self.step is not None:
+                out["step"] = self.step
+            if self.log:
+                out["log"] = True
+        elif self.kind == "categorical":
+            out["choices"] = list(self.choices)
+        else:
+            out["value"] = self.value
+        return out
+
+    def describe(self) -> str:
+        """A short human description: `int 2..4 step 1`, `[64, 128]`, `= 0.001`."""
+        if self.kind == "categorical":
+            return "[" + ", ".join(map(str, self.choices)) + "]"
+        if self.kind == "fixed":
+            return f"= {self.value}"
+        text = f"{self.kind} {self.low}..{self.high}"
+        if self.step not in (None, 1):
+            text += f" step {self.step}"
+        return text + (" log" if self.log else "")
+
+
+# Documented fields of StudyConfig, in file order; `init-config` writes these as comments.
+FIELD_HELP = {
+    "model": "model type: mlp | cnn",
+    "dataset": "auto | mnist | fashion-mnist | mnist-5k | a .npz file | a directory of IDX files",
+    "subset": "use only this many stratified training examples (0 = all)",
+    "n_trials": "total finished (complete or pruned) trials in the study; a rerun resumes up to it",
+    "timeout": "stop starting new trials after this many seconds (0 = no limit)",
+    "sampler": "tpe | random",
+    "seed": "sampler seed; also seeds each trial's weights (seed + trial number)",
+    "pruner": "median | hyperband | none (prunes on per-epoch validation accuracy)",
+    "objective": "val_accuracy | test_accuracy (test_accuracy reproduces the seed protocol)",
+    "study_name": "Optuna study name (empty = '<model>-<dataset>')",
+    "storage": "Optuna storage URL (empty = sqlite:///<out_dir>/<study_name>/study.db)",
+    "out_dir": "where logs, saved models and summaries are written",
+    "keep_best": "how many best models to keep as .keras files",
+}
+
+
+@dataclass
+class StudyConfig:
+    """Everything that defines a study. Empty/zero fields mean 'use the default'."""
+
+    model: str = "mlp"
+    dataset: str = "auto"
+    subset: int = 0
+    n_trials: int = 10
+    timeout: float = 0
+    sampler: str = "tpe"
+    seed: int = 42
+    pruner: str = "median"
+    objective: str = "val_accuracy"
+    study_name: str = ""
+    storage: str = ""
+    out_dir: str = "runs"
+    keep_best: int = 3
+    space: list[ParamSpec] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.space:
+            from engine.space import default_space
+
+            self.space = default_space(self.model) if self.model in MODELS else []
+
+    @property
+    def name(self) -> str:
+        """The study name, derived from model and dataset when not set."""
+        return self.study_name or f"{self.model}-{Path(self.dataset).name or self.dataset}"
+
+    @property
+    def run_dir(self) -> Path:
+        """Folder of this study's logs, models and summary."""
+        return Path(self.out_dir) / self.name
+
+    @property
+    def storage_url(self) -> str:
+        """The Optuna storage URL, by default a SQLite file in run_dir."""
+        return self.storage or f"sqlite:///{(self.run_dir / 'study.db').as_posix()}"
+
+    def param(self, name: str) -> ParamSpec:
+        """The spec for one parameter (KeyError if absent)."""
+        for spec in self.space:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for TOML and for the study's user attributes."""
+        data = {f: getattr(self, f) for f in FIELD_HELP}
+        data["space"] = {spec.name: spec.to_dict() for spec in self.space}
+        return data
+
+
+def config_from_dict(data: dict[str, Any]) -> StudyConfig:
+    """Build and validate a StudyConfig from plain data (a parsed TOML file)."""
+    data = dict(data)
+    unknown = set(data) - set(FIELD_HELP) - {"space"}
+    if unknown:
+        raise ConfigError(f"unknown setting {sorted(unknown)[0]!r}; allowed: {', '.join(FIELD_HELP)}, space")
+    space_data = data.pop("space", None)
+    model = data.get("model", "mlp")
+    _check_choice("model", model, MODELS)
+    for key, value in data.items():
+        default = getattr(StudyConfig, key)
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(value, (int, float)):
+            continue
+        if type(value) is not type(default):
+            raise ConfigError(f"{key}: expected {type(default).__name__}, got {value!r}")
+    config = StudyConfig(**data)
+    if space_data is not None:
+        if not isinstance(space_data, dict):
+            raise ConfigError("space: must be a table of parameters, e.g. [space.epochs]")
+        from engine.space import default_space
+
+        specs = {spec.name: spec for spec in default_space(model)}
+        for name, table in space_data.items():
+            specs[name] = _spec_from_dict(name, table)
+        config.space = list(specs.values())
+    validate(config)
+    return config
+
+
+def _spec_from_dict(name: str, table: Any) -> ParamSpec:
+    where = f"space.{name}"
+    if not isinstance(table, dict):  # `epochs = 3` is shorthand for a fixed value
+        return ParamSpec(name, "fixed", value=table)
+    table = dict(table)
+    kind = table.pop("kind", None)
+    if kind is None:
+        kind = "categorical" if "choices" in table else "fixed" if "value" in table else "int"
+    _check_choice(f"{where}.kind", kind, KINDS)
+    allowed = {"int": {"low", "high", "step", "log"}, "float": {"low", "high", "step", "log"},
+               "categorical": {"choices"}, "fixed": {"value"}}[kind]
+    extra = set(table) - allowed
+    if extra:
+        raise ConfigError(f"{where}.{sorted(extra)[0]}: not a field of a {kind} parameter; allowed: {', '.join(sorted(allowed))}")
+    return ParamSpec(name, kind, **table)
+
+
+def _check_choice(where: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{where}: {value!r} is not allowed; choose one of {', '.join(allowed)}")
+
+
+def _check_number(where: str, value: Any, *, integer: bool = False, minimum: float | None = None) -> None:
+    ok_type = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_type) or (isinstance(value, float) and not math.isfinite(value)):
+        raise ConfigError(f"{where}: expected {'an integer' if integer else 'a number'}, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{where}: must be >= {minimum}, got {value!r}")
+
+
+def validate(config: StudyConfig) -> StudyConfig:
+    """Raise ConfigError naming the first invalid field; return the config when valid."""
+    _check_choice("model", config.model, MODELS)
+    _check_choice("sampler", config.sampler, SAMPLERS)
+    _check_choice("pruner", config.pruner, PRUNERS)
+    _check_choice("objective", config.objective, OBJECTIVES)
+    _check_number("n_trials", config.n_trials, integer=True, minimum=1)
+    _check_number("timeout", config.timeout, minimum=0)
+    _check_number("seed", config.seed, integer=True, minimum=0)
+    _check_number("subset", config.subset, integer=True, minimum=0)
+    _check_number("keep_best", config.keep_best, integer=True, minimum=0)
+    for key in ("dataset", "study_name", "storage", "out_dir"):
+        if not isinstance(getattr(config, key), str):
+            raise ConfigError(f"{key}: expected a string, got {getattr(config, key)!r}")
+    if not config.dataset:
+        raise ConfigError("dataset: must not be empty; use auto, mnist, fashion-mnist, mnist-5k or a path")
+    if config.storage and "://" not in config.storage:
+        raise ConfigError(f"storage: {config.storage!r} is not a storage URL; expected e.g. sqlite:///study.db or postgresql://user@host/db")
+    from engine.space import check_space
+
+    check_space(config.model, config.space)
+    return config
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML config file into plain data (not yet validated)."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config: file {str(path)!r} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config: cannot read {str(path)!r}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read and validate a TOML config file."""
+    return config_from_dict(read_toml(path))
+
+
+def dump_config(config: StudyConfig, comments: bool = False) -> str:
+    """The config as TOML text; with comments, each setting is preceded by its help."""
+    data = config.to_dict()
+    if not comments:
+        return tomli_w.dumps(data)
+    lines = ["# tunedeck study config. Every setting may be overridden by a `tunedeck run` flag.", ""]
+    for key, help_text in FIELD_HELP.items():
+        lines += [f"# {help_text}", tomli_w.dumps({key: data[key]}).rstrip()]
+    lines += ["", "# Search space: one table per parameter. kind = int | float (low, high, step, log),",
+              "# categorical (choices) or fixed (value). `name = value` also fixes a parameter."]
+    lines.append(tomli_w.dumps({"space": data["space"]}).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def save_config(config: StudyConfig, path: str | Path, comments: bool = False) -> None:
+    """Write the config as TOML."""
+    Path(path).write_text(dump_config(config, comments), encoding="utf-8")
+

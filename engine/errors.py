@@ -1,0 +1,17 @@
+"""The engine's exceptions. User mistakes are ValueErrors whose message names the field."""
+
+
+class ConfigError(ValueError):
+    """A bad config file, flag, form field or storage URL; the message names the field and what is allowed."""
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be found, downloaded or read; the message says what to do."""
+
+
+class TrialFailed(Exception):
+    """A trial that cannot finish (NaN loss, out of memory, a broken model); Optuna marks it FAIL."""
+
+
+class StopNow(Exception):
+    """Raised between batches when the user asked to stop at once."""

@@ -1,0 +1,83 @@
+"""Events: the only contract between the engine and any UI. Frozen, plain data only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StudyStarted:
+    study_name: str
+    storage: str
+    dataset: str
+    dataset_note: str  # why `auto` chose what it chose, or ""
+    n_train: int
+    n_test: int
+    device: str  # "CPU" or the GPU's name
+    n_trials: int  # the study's target of finished trials
+    n_finished: int  # finished before this run (a resumed study)
+    param_names: tuple[str, ...]
+    log_path: str
+
+
+@dataclass(frozen=True)
+class TrialStarted:
+    number: int
+    params: dict[str, Any]
+    epochs: int  # the epoch ceiling for this trial
+
+
+@dataclass(frozen=True)
+class EpochEnded:
+    number: int  # trial number
+    epoch: int  # 0-based
+    loss: float
+    accuracy: float
+    val_loss: float
+    val_accuracy: float
+
+
+@dataclass(frozen=True)
+class TrialFinished:
+    number: int
+    state: str  # COMPLETE | PRUNED | FAIL
+    value: float | None
+    params: dict[str, Any]
+    duration: float  # seconds
+    test_accuracy: float | None = None
+    val_accuracy: float | None = None
+    epochs_trained: int = 0
+    error: str = ""
+    curve: tuple[float, ...] = field(default=())  # per-epoch val accuracy
+
+
+@dataclass(frozen=True)
+class BestChanged:
+    number: int
+    value: float
+    params: dict[str, Any]
+    test_accuracy: float | None
+
+
+@dataclass(frozen=True)
+class ImportancesUpdated:
+    importances: dict[str, float]  # parameter -> importance, largest first
+
+
+@dataclass(frozen=True)
+class StudyFinished:
+    reason: str
+    ok: bool  # False when the study ended on errors (e.g. failures in a row)
+    n_complete: int
+    n_pruned: int
+    n_failed: int
+
+
+@dataclass(frozen=True)
+class EngineError:
+    message: str
+
+
+Event = (StudyStarted | TrialStarted | EpochEnded | TrialFinished | BestChanged
+         | ImportancesUpdated | StudyFinished | EngineError)

@@ -1,0 +1,148 @@
+"""A study as a Markdown summary: config, environment, counts, best, top 10, importances, history."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from engine.config import ParamSpec
+from engine.errors import ConfigError
+
+TOP_N = 10
+
+
+def load_study(storage: str, study_name: str) -> optuna.Study:
+    """Open an existing study for reading; a missing study or bad storage is a ConfigError."""
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        raise ConfigError(f"study-name: no study {study_name!r} in {storage}") from None
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"storage: cannot open {storage!r}: {reason}") from None
+
+
+def write_report(study: optuna.Study, path: str | Path) -> Path:
+    """Render the study and write it to `path` (parents created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(study), encoding="utf-8")
+    return path
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    """A GitHub Markdown table; pipes in cells are escaped."""
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _seconds(value: float) -> str:
+    minutes, seconds = divmod(value, 60)
+    return f"{int(minutes)}m {seconds:04.1f}s" if minutes else f"{seconds:.1f}s"
+
+
+def history_chart(trials: list[FrozenTrial], width: int = 72, height: int = 16) -> str:
+    """Each complete trial's value and the best-so-far line, as plain text (plotext, no colours)."""
+    import plotext as plt
+
+    numbers = [t.number for t in trials]
+    values = [t.value for t in trials]
+    best, running = [], float("-inf")
+    for value in values:
+        running = max(running, value)
+        best.append(running)
+    plt.clf()
+    plt.plotsize(width, height)
+    plt.theme("clear")
+    plt.scatter(numbers, values, marker="*", label="trial value")
+    plt.plot(numbers, best, marker="braille", label="best so far")
+    plt.xlabel("trial")
+    if len(numbers) <= 12:
+        plt.xticks(numbers)
+    text = plt.uncolorize(plt.build())
+    plt.clf()
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+def render_report(study: optuna.Study) -> str:
+    """The whole Markdown summary of a study."""
+    attrs = study.user_attrs
+    config: dict[str, Any] = attrs.get("config", {})
+    env: dict[str, str] = attrs.get("environment", {})
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    out = [f"# tunedeck study `{study.study_name}`", ""]
+
+    settings = {k: v for k, v in config.items() if k != "space"}
+    if settings:
+        out += ["## Configuration", "", table(["setting", "value"], [[k, v] for k, v in settings.items()]), ""]
+    space = config.get("space", {})
+    if space:
+        rows = [[name, spec.get("kind"), ParamSpec(name, **spec).describe()] for name, spec in space.items()]
+        out += ["## Search space", "", table(["parameter", "kind", "values"], rows), ""]
+    if env:
+        out += ["## Environment", "", table(["item", "value"], [[k, v] for k, v in env.items()]), ""]
+
+    counts = {state.name: sum(t.state == state for t in trials) for state in TrialState}
+    out += ["## Trials", "", table(["state", "count"], [[k, v] for k, v in counts.items() if v] + [["total", len(trials)]]), ""]
+
+    if not complete:
+        return "\n".join(out + ["No trial has completed yet.", ""])
+    best = study.best_trial
+    out += ["## Best trial", "", f"Trial {best.number}: objective {_fmt(best.value)}, "
+            f"val accuracy {_fmt(best.user_attrs.get('val_accuracy'))}, "
+            f"test accuracy {_fmt(best.user_attrs.get('test_accuracy'))}.", "",
+            table(["parameter", "value"], [[k, v] for k, v in {**best.user_attrs.get("fixed_params", {}),
+                                                               **best.params}.items()]), ""]
+    out += _top_table(complete)
+    out += _importances(study)
+    ordered = sorted(complete, key=lambda t: t.number)
+    out += ["## Optimization history", "", "```text", history_chart(ordered), "```", ""]
+    out += _timing(trials)
+    return "\n".join(out)
+
+
+def _top_table(complete: list[FrozenTrial]) -> list[str]:
+    top = sorted(complete, key=lambda t: t.value, reverse=True)[:TOP_N]
+    names = list(dict.fromkeys(name for t in top for name in t.params))
+    rows = [[t.number, _fmt(t.value), _fmt(t.user_attrs.get("val_accuracy")), _fmt(t.user_attrs.get("test_accuracy")),
+             *[t.params.get(name, "-") for name in names],
+             _seconds(t.duration.total_seconds()) if t.duration else "-"] for t in top]
+    header = ["trial", "value", "val acc", "test acc", *names, "time"]
+    return [f"## Top {len(top)} trials", "", table(header, rows), ""]
+
+
+def _importances(study: optuna.Study) -> list[str]:
+    try:
+        importances = optuna.importance.get_param_importances(study)
+    except (RuntimeError, ValueError) as exc:
+        return ["## Parameter importances", "", f"Not available: {exc}", ""]
+    if not importances:
+        return []
+    rows = [[name, f"{value:.3f}"] for name, value in importances.items()]
+    return ["## Parameter importances", "", table(["parameter", "importance"], rows), ""]
+
+
+def _timing(trials: list[FrozenTrial]) -> list[str]:
+    durations = [t.duration.total_seconds() for t in trials if t.duration]
+    if not durations:
+        return []
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+    rows = [["wall clock (first start to last end)", _seconds((max(ends) - min(starts)).total_seconds())],
+            ["sum of trial times", _seconds(sum(durations))],
+            ["median trial", _seconds(statistics.median(durations))],
+            ["mean trial", _seconds(statistics.mean(durations))]]
+    return ["## Time", "", table(["measure", "value"], rows), ""]

@@ -1,0 +1,107 @@
+"""Keras side of a trial: prepared arrays, the trial's callback, fit and evaluate."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import optuna
+from optuna_integration.keras import KerasPruningCallback
+
+from engine.data import NUM_CLASSES, Dataset
+from engine.errors import StopNow, TrialFailed
+from engine.events import EpochEnded
+from engine.models import build_model
+
+EVAL_BATCH = 1024  # evaluation batch size: accuracy does not depend on it, speed does
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """A dataset with one-hot labels, built once per run and shared by all trials."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    input_shape: tuple[int, ...]
+
+    @classmethod
+    def from_dataset(cls, data: Dataset) -> PreparedData:
+        one_hot = np.eye(NUM_CLASSES, dtype=np.float32)
+        return cls(data.x_train, one_hot[data.y_train], data.x_test, one_hot[data.y_test], data.input_shape)
+
+
+class TrialCallback(keras.callbacks.Callback):
+    """Emits EpochEnded, fails the trial on a NaN loss, and stops within one batch on request."""
+
+    def __init__(self, number: int, emit: Callable[[Any], None], stop_now: threading.Event) -> None:
+        super().__init__()
+        self.number = number
+        self.emit = emit
+        self.stop_now = stop_now
+        self.curve: list[float] = []
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        # A *_begin hook keeps Keras' asynchronous batch dispatch on (an *_end hook turns it off).
+        if self.stop_now.is_set():
+            raise StopNow()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        loss = float(logs.get("loss", math.nan))
+        if not math.isfinite(loss):
+            raise TrialFailed(f"loss became {loss} at epoch {epoch + 1}")
+        val_accuracy = float(logs.get("val_accuracy", math.nan))
+        self.curve.append(val_accuracy)
+        self.emit(EpochEnded(self.number, epoch, loss, float(logs.get("accuracy", math.nan)),
+                             float(logs.get("val_loss", math.nan)), val_accuracy))
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    model: keras.Model
+    val_accuracy: float
+    test_accuracy: float
+
+
+def train_trial(trial: optuna.Trial, model_type: str, params: dict[str, Any], data: PreparedData,
+                seed: int, emit: Callable[[Any], None], stop_now: threading.Event,
+                prune: bool) -> TrialResult:
+    """Build, fit and evaluate one model; the curve and the reason of any failure go on the trial."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed + trial.number)
+    callback = TrialCallback(trial.number, emit, stop_now)
+    callbacks: list[keras.callbacks.Callback] = [callback]
+    if prune:
+        callbacks.append(KerasPruningCallback(trial, "val_accuracy"))
+    try:
+        model = build_model(model_type, params, data.input_shape)
+        model.fit(data.x_train, data.y_train, batch_size=params["batch_size"], epochs=params["epochs"],
+                  validation_split=0.1, verbose=0, callbacks=callbacks)
+        _, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0)
+    except optuna.TrialPruned:
+        raise
+    except StopNow:
+        raise TrialFailed(f"stopped by user at epoch {len(callback.curve) + 1}") from None
+    except TrialFailed:
+        raise
+    except Exception as exc:  # any Keras/TF error fails this trial only
+        raise TrialFailed(describe_error(exc)) from exc
+    finally:
+        trial.set_user_attr("curve", callback.curve)
+        trial.set_user_attr("epochs_trained", len(callback.curve))
+    return TrialResult(model, callback.curve[-1] if callback.curve else math.nan, float(test_accuracy))
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a training error; out-of-memory is named as such."""
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    if "ResourceExhausted" in type(exc).__name__ or "OOM" in text or "out of memory" in text.lower():
+        return f"out of memory: {text}"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

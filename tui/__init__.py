@@ -1,0 +1,1 @@
+"""tunedeck's user interfaces: the Textual app and the headless CLI."""

@@ -1,0 +1,110 @@
+"""`tunedeck run`: the study in this process with a rich live display; Ctrl-C stops it gracefully."""
+
+from __future__ import annotations
+
+import signal
+from collections import deque
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+from rich.table import Table
+
+from engine import (BestChanged, ConfigError, DatasetError, EngineError, EpochEnded, StudyConfig, StudyFinished, StudyRunner, StudyStarted,
+                    TrialFinished, TrialStarted)
+from engine.logs import native_stderr_to
+
+LAST_TRIALS = 6
+STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+class RunDisplay:
+    """Turns engine events into a progress bar, the best so far and the last few trials."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                                 TimeRemainingColumn())
+        self.task = self.progress.add_task("starting", total=None)
+        self.best: BestChanged | None = None
+        self.last: deque[TrialFinished] = deque(maxlen=LAST_TRIALS)
+        self.status = ""
+        self.messages: list[str] = []
+
+    def handle(self, event: object) -> None:
+        """Engine callback; rich's Live redraws from this state on its own thread."""
+        match event:
+            case StudyStarted():
+                self.progress.update(self.task, total=event.n_trials, completed=event.n_finished,
+                                     description=f"{event.study_name} on {event.dataset} ({event.device})")
+                if event.dataset_note:
+                    self.messages.append(event.dataset_note)
+            case TrialStarted():
+                self.status = f"trial {event.number}: {event.params}"
+            case EpochEnded():
+                self.status = (f"trial {event.number}: epoch {event.epoch + 1}, "
+                               f"val accuracy {event.val_accuracy:.4f}")
+            case TrialFinished():
+                self.last.append(event)
+                if event.state != "FAIL":
+                    self.progress.advance(self.task)
+            case BestChanged():
+                self.best = event
+            case StudyFinished():
+                self.status = f"done: {event.reason}"
+            case EngineError():
+                self.messages.append(f"error: {event.message}")
+
+    def __rich__(self) -> Group:
+        table = Table(box=None, header_style="bold")
+        for column in ("trial", "state", "value", "test acc", "time", "params / error"):
+            table.add_column(column)
+        for t in self.last:
+            table.add_row(str(t.number), f"[{STATE_STYLE.get(t.state, '')}]{t.state}", _num(t.value),
+                          _num(t.test_accuracy), f"{t.duration:.1f}s", t.error or str(t.params))
+        best = (f"[bold]best[/]: {self.best.value:.4f} (trial {self.best.number}, test accuracy "
+                f"{_num(self.best.test_accuracy)}) {self.best.params}" if self.best else "best: -")
+        return Group(self.progress, best, self.status, table, *self.messages)
+
+
+def run_headless(config: StudyConfig, export: str | None) -> int:
+    """Run the study; write the summary; exit 0 when done, 1 on a study error."""
+    from engine.report import load_study, write_report
+
+    console = Console()
+    display = RunDisplay()
+    runner = StudyRunner(config, emit=display.handle)
+    interrupts = 0
+
+    def on_interrupt(signum, frame) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        runner.stop(now=interrupts > 1)
+        display.messages.append("stopping now" if interrupts > 1 else
+                                "stopping after the running trial (Ctrl-C again to stop now)")
+
+    config.run_dir.mkdir(parents=True, exist_ok=True)
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        with native_stderr_to(config.run_dir / "tensorflow.log"), Live(display, console=console,
+                                                                         refresh_per_second=4):
+            finished = runner.run()
+    except (ConfigError, DatasetError):
+        raise  # the CLI prints them as one line, exit 2
+    except Exception as exc:
+        console.print(f"[red]tunedeck: study error: {type(exc).__name__}: {exc}[/] (log: {config.run_dir})")
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    study = load_study(config.storage_url, config.name)
+    summaries = [write_report(study, path) for path in (config.run_dir / "summary.md", export) if path]
+    console.print(f"{finished.reason}: {finished.n_complete} complete, {finished.n_pruned} pruned, "
+                  f"{finished.n_failed} failed")
+    console.print("summary: " + ", ".join(map(str, summaries)))
+    return 0 if finished.ok else 1
+
