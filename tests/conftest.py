@@ -1,0 +1,59 @@
+"""Shared fixtures: tiny real studies on the embedded MNIST digits."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from engine import ParamSpec, StudyConfig, StudyRunner  # noqa: E402
+
+
+def tiny_config(tmp_path, **changes) -> StudyConfig:
+    """An MLP study on 600 stratified mnist-5k digits, 1 epoch, small layers."""
+    settings = dict(model="mlp", dataset="mnist-5k", subset=600, n_trials=3, out_dir=str(tmp_path / "runs"),
+                    study_name="tiny")
+    config = StudyConfig(**{**settings, **changes})
+    config.param("epochs").kind = "fixed"
+    config.param("epochs").value = 1
+    config.param("first_layer_unit").choices = [8, 16] if config.model == "mlp" else [4, 8]
+    return config
+
+
+def fix(config: StudyConfig, **values) -> StudyConfig:
+    """Pin parameters of a config in place."""
+    for name, value in values.items():
+        spec = config.param(name)
+        spec.kind, spec.value = "fixed", value
+    return config
+
+
+class Recorder:
+    """An emit callback that keeps every event."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+
+    def __call__(self, event) -> None:
+        self.events.append(event)
+
+    def of(self, kind) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def names(self) -> list[str]:
+        return [type(e).__name__ for e in self.events]
+
+
+@pytest.fixture(scope="session")
+def finished_study(tmp_path_factory):
+    """One real 4-trial study, shared by tests that only read its results."""
+    tmp_path = tmp_path_factory.mktemp("study")
+    config = tiny_config(tmp_path, n_trials=4, keep_best=2, pruner="none")
+    recorder = Recorder()
+    result = StudyRunner(config, emit=recorder).run()
+    return config, recorder, result
+
+
+__all__ = ["ParamSpec", "Recorder", "fix", "tiny_config"]

@@ -1,0 +1,62 @@
+"""The `tunedeck` command: exit codes, one-line errors, headless run, export, init-config."""
+
+import subprocess
+import sys
+
+import pytest
+
+from engine import load_config
+from tui.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "tui.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--trials", "many"], "argument --trials: invalid int value: 'many'"),
+    (["run", "--model", "rnn"], "argument --model: invalid choice: 'rnn'"),
+    (["run", "--dataset", "/no/such/file.npz"], "dataset: '/no/such/file.npz' is neither a built-in"),
+    (["run", "--fix", "epochs"], "--fix: expected NAME=VALUE"),
+    (["run", "--fix", "k=3"], "space.k: unknown parameter for mlp"),
+    (["run", "--storage", "nowhere"], "storage: 'nowhere' is not a storage URL"),
+    (["export", "--storage", "sqlite:///missing.db", "--study-name", "x"], "study-name: no study 'x'"),
+])
+def test_user_errors_exit_2_with_one_line(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+
+
+def test_init_config_then_run_and_export(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["init-config", "study.toml", "--model", "mlp"]) == 0
+    assert load_config(tmp_path / "study.toml").model == "mlp"
+    assert main(["init-config", "study.toml"]) == 2  # refuses to overwrite
+    args = ["run", "study.toml", "--dataset", "mnist-5k", "--subset", "300", "--trials", "2", "--fix", "epochs=1",
+            "--fix", "first_layer_unit=8", "--study-name", "cli", "--export", "out/summary.md"]
+    assert main(args) == 0
+    assert (tmp_path / "runs" / "cli" / "summary.md").is_file()
+    assert "## Best trial" in (tmp_path / "out" / "summary.md").read_text()
+    capsys.readouterr()
+    assert main(["export", "--storage", "sqlite:///runs/cli/study.db", "--study-name", "cli"]) == 0
+    assert "# tunedeck study `cli`" in capsys.readouterr().out
+
+
+def test_failed_study_exits_1(tmp_path, monkeypatch):
+    """A CNN of 3 pooling layers on 4x4 images fails every trial: the study ends with status 1."""
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    np.savez("tiny.npz", x_train=rng.integers(0, 255, (40, 4, 4), dtype=np.uint8), y_train=np.arange(40) % 10,
+             x_test=rng.integers(0, 255, (10, 4, 4), dtype=np.uint8), y_test=np.arange(10) % 10)
+    assert main(["run", "--model", "cnn", "--dataset", "tiny.npz", "--fix", "layer_num=3", "--fix", "epochs=1"]) == 1
+
+
+def test_import_engine_loads_no_ui():
+    code = "import sys, engine, engine.report; print('textual' in sys.modules, 'rich' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split() == ["False", "False"]

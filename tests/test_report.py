@@ -1,0 +1,37 @@
+"""The Markdown summary of a real study."""
+
+import re
+
+from engine.report import load_study, render_report, table
+
+
+def tables(markdown: str) -> list[list[str]]:
+    blocks, current = [], []
+    for line in markdown.splitlines() + [""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            blocks.append(current)
+            current = []
+    return blocks
+
+
+def test_report_sections_and_valid_tables(finished_study):
+    config, recorder, _ = finished_study
+    text = render_report(load_study(config.storage_url, config.name))
+    for heading in ("# tunedeck study `tiny`", "## Configuration", "## Search space", "## Environment", "## Trials",
+                    "## Best trial", "## Top 4 trials", "## Parameter importances", "## Optimization history",
+                    "## Time"):
+        assert heading in text
+    for block in tables(text):
+        widths = {line.count("|") - line.count("\\|") for line in block}
+        assert len(widths) == 1, block  # every row has the header's number of cells
+        assert re.fullmatch(r"\|(---\|)+", block[1])
+    assert "| COMPLETE | 4 |" in text and "| device | CPU |" in text
+    assert "\x1b[" not in text  # the text chart carries no terminal colours
+    chart = text.split("```text\n")[1].split("```")[0]
+    assert "best so far" in chart and len(chart.splitlines()) >= 10
+
+
+def test_table_escapes_pipes():
+    assert table(["a"], [["x|y"]]).splitlines()[2] == "| x\\|y |"

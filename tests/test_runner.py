@@ -1,0 +1,156 @@
+"""StudyRunner end to end on tiny real studies: events, best, pruning, stop, failures, resume."""
+
+import math
+import threading
+
+import numpy as np
+import optuna
+import pytest
+from conftest import Recorder, fix, tiny_config
+
+from engine import (BestChanged, EpochEnded, ImportancesUpdated, StudyFinished, StudyRunner, StudyStarted, TrialFailed,
+                    TrialFinished, TrialStarted)
+from engine import runner as runner_module
+from engine.training import TrialCallback, describe_error
+
+
+def test_event_order_best_importances_and_kept_models(finished_study):
+    config, recorder, result = finished_study
+    names = recorder.names()
+    assert names[0] == "StudyStarted" and names[-1] == "StudyFinished"
+    started = recorder.of(StudyStarted)[0]
+    assert (started.n_train, started.n_test, started.n_finished, started.device) == (600, 1000, 0, "CPU")
+    assert started.param_names == ("layer_num", "first_layer_unit", "batch_size")
+    # every trial: TrialStarted, then one EpochEnded per epoch, then TrialFinished
+    for number in range(4):
+        own = [type(e).__name__ for e in recorder.events if getattr(e, "number", None) == number
+               and not isinstance(e, BestChanged)]
+        assert own == ["TrialStarted", "EpochEnded", "TrialFinished"]
+    finished = recorder.of(TrialFinished)
+    assert [t.state for t in finished] == ["COMPLETE"] * 4
+    assert all(0 < t.value <= 1 and 0 < t.test_accuracy <= 1 and t.curve == (t.val_accuracy,) for t in finished)
+    best = max(finished, key=lambda t: t.value)
+    assert recorder.of(BestChanged)[-1].number == best.number
+    assert [b.value for b in recorder.of(BestChanged)] == sorted(b.value for b in recorder.of(BestChanged))
+    importances = recorder.of(ImportancesUpdated)
+    assert len(importances) == 2 and set(importances[-1].importances) <= set(started.param_names)
+    assert result == StudyFinished("finished 4 trials", True, 4, 0, 0)
+    kept = sorted(p.name for p in (config.run_dir / "models").iterdir())
+    top2 = sorted(finished, key=lambda t: t.value, reverse=True)[:2]
+    assert kept == sorted(f"trial-{t.number:04d}.keras" for t in top2)
+    log_text = (config.run_dir / "tunedeck.log").read_text()
+    assert "Trial 3 finished" in log_text
+
+
+def test_test_accuracy_objective(tmp_path):
+    recorder = Recorder()
+    StudyRunner(tiny_config(tmp_path, n_trials=1, objective="test_accuracy"), emit=recorder).run()
+    trial = recorder.of(TrialFinished)[0]
+    assert trial.value == trial.test_accuracy != trial.val_accuracy
+
+
+def test_aggressive_pruner_prunes(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner_module, "make_pruner", lambda config: optuna.pruners.ThresholdPruner(lower=0.999))
+    config = fix(tiny_config(tmp_path, n_trials=2), epochs=3)
+    recorder = Recorder()
+    result = StudyRunner(config, emit=recorder).run()
+    finished = recorder.of(TrialFinished)
+    assert [t.state for t in finished] == ["PRUNED", "PRUNED"]
+    assert all(t.epochs_trained == 1 and len(t.curve) == 1 for t in finished)  # pruned after epoch 1 of 3
+    assert (result.n_pruned, result.ok) == (2, True)
+
+
+def test_stop_now_ends_within_one_batch(tmp_path):
+    config = fix(tiny_config(tmp_path, n_trials=5), epochs=50, batch_size=8)
+    recorder = Recorder()
+    runner = StudyRunner(config)
+    batches_after_stop = []
+
+    def emit(event):
+        recorder(event)
+        if isinstance(event, EpochEnded) and event.epoch == 1:
+            runner.stop(now=True)
+
+    runner.emit = emit
+    original = TrialCallback.on_train_batch_begin
+
+    def counting(self, batch, logs=None):
+        if runner._stop_now.is_set():
+            batches_after_stop.append(batch)
+        return original(self, batch, logs)
+
+    TrialCallback.on_train_batch_begin = counting
+    try:
+        result = runner.run()
+    finally:
+        TrialCallback.on_train_batch_begin = original
+    assert batches_after_stop == [0]  # the first batch after the request raised; none trained
+    trial = recorder.of(TrialFinished)[0]
+    assert (trial.state, trial.epochs_trained) == ("FAIL", 2)
+    assert trial.error == "stopped by user at epoch 3"
+    assert len(recorder.of(TrialStarted)) == 1
+    assert result.reason == "stopped by user" and result.ok
+
+
+def test_stop_from_another_thread_after_the_running_trial(tmp_path):
+    config = fix(tiny_config(tmp_path, n_trials=10), epochs=2)
+    recorder = Recorder()
+    runner = StudyRunner(config, emit=recorder)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    while not recorder.of(EpochEnded):
+        thread.join(0.05)
+    runner.stop()
+    thread.join(120)
+    assert not thread.is_alive()
+    finished = recorder.of(TrialFinished)
+    assert [t.state for t in finished] == ["COMPLETE"]  # the running trial finished; no new one started
+    assert recorder.of(StudyFinished)[0].reason == "stopped by user"
+
+
+def test_three_failures_in_a_row_end_the_study(tmp_path):
+    # 4x4 images: the CNN's third pooling layer has nothing left to pool, so every trial fails.
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 255, (40, 4, 4), dtype=np.uint8), "y_train": np.arange(40) % 10,
+              "x_test": rng.integers(0, 255, (10, 4, 4), dtype=np.uint8), "y_test": np.arange(10) % 10}
+    np.savez(tmp_path / "tiny.npz", **arrays)
+    config = fix(tiny_config(tmp_path, model="cnn", n_trials=10), layer_num=3)
+    config.dataset, config.subset = str(tmp_path / "tiny.npz"), 0
+    recorder = Recorder()
+    result = StudyRunner(config, emit=recorder).run()
+    failed = recorder.of(TrialFinished)
+    assert [t.state for t in failed] == ["FAIL"] * 3
+    assert all(t.error for t in failed)
+    assert not result.ok and result.reason.startswith("3 trials failed in a row; last error: ")
+
+
+def test_nan_loss_and_out_of_memory_are_named():
+    callback = TrialCallback(0, lambda event: None, threading.Event())
+    with pytest.raises(TrialFailed, match="loss became nan at epoch 2"):
+        callback.on_epoch_end(1, {"loss": math.nan, "val_accuracy": 0.1})
+
+    class ResourceExhaustedError(Exception):
+        pass
+
+    assert describe_error(ResourceExhaustedError("OOM when allocating tensor")).startswith("out of memory: ")
+    assert describe_error(ValueError("bad shape\nmore")) == "ValueError: bad shape"
+
+
+def test_resume_keeps_trials_and_fails_stale_ones(tmp_path):
+    config = tiny_config(tmp_path, n_trials=2)
+    StudyRunner(config).run()
+    study = optuna.load_study(study_name=config.name, storage=config.storage_url)
+    study.ask()  # a trial left RUNNING, as by a process killed with kill -9
+    config.n_trials = 3
+    recorder = Recorder()
+    result = StudyRunner(config, emit=recorder).run()
+    started = recorder.of(StudyStarted)[0]
+    assert started.n_finished == 2
+    replayed = recorder.of(TrialFinished)[:3]
+    assert [(t.number, t.state) for t in replayed] == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "FAIL")]
+    assert replayed[2].error == "process died while the trial ran"
+    assert [e.number for e in recorder.of(TrialStarted)] == [3]
+    assert (result.n_complete, result.n_failed) == (3, 1)
+    again = Recorder()
+    assert StudyRunner(config, emit=again).run().reason.startswith("the study already has 3 finished trials")
+    assert not again.of(TrialStarted)
