@@ -74,7 +74,7 @@ def train_trial(trial: optuna.Trial, model_type: str, params: dict[str, Any], da
                 seed: int, emit: Callable[[Any], None], stop_now: threading.Event,
                 prune: bool) -> TrialResult:
     """Build, fit and evaluate one model; the curve and the reason of any failure go on the trial."""
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)  # Optuna's gc_after_trial collects once per trial
     keras.utils.set_random_seed(seed + trial.number)
     callback = TrialCallback(trial.number, emit, stop_now)
     callbacks: list[keras.callbacks.Callback] = [callback]

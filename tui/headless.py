@@ -101,6 +101,8 @@ def run_headless(config: StudyConfig, export: str | None) -> int:
         return 1
     finally:
         signal.signal(signal.SIGINT, previous)
+    if not console.is_terminal:
+        console.line()  # Live leaves its last frame without a newline when not on a terminal
     study = load_study(config.storage_url, config.name)
     summaries = [write_report(study, path) for path in (config.run_dir / "summary.md", export) if path]
     console.print(f"{finished.reason}: {finished.n_complete} complete, {finished.n_pruned} pruned, "
