@@ -60,7 +60,7 @@ class TrialCallback(keras.callbacks.Callback):
         val_accuracy = float(logs.get("val_accuracy", math.nan))
         self.curve.append(val_accuracy)
         self.emit(EpochEnded(self.number, epoch, loss, float(logs.get("accuracy", math.nan)),
-                             float(logs.get("val_loss", math.nan)), val_accuracy))
+                             float(logs.get("val_loss", math.nan)), val_accuracy, tuple(self.curve)))
 
 
 @dataclass(frozen=True)

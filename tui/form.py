@@ -1,0 +1,125 @@
+"""Form text <-> config data, and every field's error at once (using the engine's own validation)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from engine import ConfigError, ParamSpec, StudyConfig
+from engine.config import config_from_dict
+
+MAX_ERRORS = 30
+# form fields holding numbers: field -> int or float
+NUMBER_FIELDS = {"subset": int, "n_trials": int, "timeout": float, "seed": int}
+TEXT_FIELDS = ("study_name", "storage", "out_dir")
+CHOICE_FIELDS = ("model", "sampler", "pruner", "objective")
+
+
+def parse_number(where: str, text: str, kind: type = float) -> int | float:
+    """`"5"` -> 5; `"1e-3"` -> 0.001; bad text is a ConfigError naming the field."""
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{where}: expected {'a whole number' if kind is int else 'a number'}, got {text!r}") from None
+    if kind is int and value != int(value):
+        raise ConfigError(f"{where}: expected a whole number, got {text!r}")
+    return int(value) if kind is int or re.fullmatch(r"[+-]?\d+", text) else value
+
+
+def parse_choices(where: str, text: str) -> list[Any]:
+    """`"64, 128, 256"` -> [64, 128, 256]."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise ConfigError(f"{where}: must be a non-empty list of values, e.g. 64, 128")
+    return [parse_number(where, item) for item in items]
+
+
+def spec_fields(spec: ParamSpec) -> dict[str, str]:
+    """A spec as the text of its row's inputs."""
+    def text(value: Any) -> str:
+        return "" if value is None else str(value)
+
+    return {"kind": spec.kind, "low": text(spec.low), "high": text(spec.high), "step": text(spec.step),
+            "log": spec.log, "choices": ", ".join(map(str, spec.choices)), "value": text(spec.value)}
+
+
+def spec_data(name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A row's text as a TOML-like table; bad numbers raise ConfigError naming the field."""
+    where = f"space.{name}"
+    kind = fields["kind"]
+    if kind == "categorical":
+        return {"kind": kind, "choices": parse_choices(f"{where}.choices", fields["choices"])}
+    if kind == "fixed":
+        return {"kind": kind, "value": parse_number(f"{where}.value", fields["value"])}
+    data: dict[str, Any] = {"kind": kind, "log": bool(fields["log"])}
+    for bound in ("low", "high"):
+        data[bound] = parse_number(f"{where}.{bound}", fields[bound])
+    if fields["step"].strip():
+        data["step"] = parse_number(f"{where}.step", fields["step"])
+    return data
+
+
+def form_to_data(values: dict[str, Any], space: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Form text -> config data; fields whose text cannot be parsed come back as errors instead."""
+    data: dict[str, Any] = {key: values[key] for key in CHOICE_FIELDS + TEXT_FIELDS}
+    errors: dict[str, str] = {}
+    data["dataset"] = values["path"].strip() if values["dataset"] == "path" else values["dataset"]
+    if values["dataset"] == "path":
+        if not data["dataset"]:
+            errors["dataset"] = "dataset: enter the path of a .npz file or an IDX directory"
+        elif not Path(data["dataset"]).expanduser().exists():
+            errors["dataset"] = f"dataset: {data['dataset']!r} does not exist"
+    for key, kind in NUMBER_FIELDS.items():
+        text = values[key].strip()
+        if key in ("subset", "timeout") and not text:
+            continue
+        try:
+            data[key] = parse_number(key, text, kind)
+        except ConfigError as exc:
+            errors[key] = str(exc)
+    data["space"] = {}
+    for name, fields in space.items():
+        try:
+            data["space"][name] = spec_data(name, fields)
+        except ConfigError as exc:
+            errors[f"space.{name}"] = str(exc)
+    return data, errors
+
+
+def field_of(message: str) -> str:
+    """The field an error names: `space.epochs.step: ...` -> `space.epochs`; `n_trials: ...` -> `n_trials`."""
+    head = message.split(":", 1)[0]
+    parts = head.split(".")
+    return ".".join(parts[:2]) if parts[0] == "space" else parts[0]
+
+
+def check_form(values: dict[str, Any], space: dict[str, dict[str, Any]]) -> tuple[StudyConfig | None, dict[str, str]]:
+    """The config the form describes, or None with every field's error (field -> message)."""
+    data, errors = form_to_data(values, space)
+    for name in [field for field in errors if field in data]:
+        del data[name]
+    for field in errors:
+        if field.startswith("space."):
+            data["space"].pop(field.split(".")[1], None)
+    for _ in range(MAX_ERRORS):
+        try:
+            config = config_from_dict(data)
+        except ConfigError as exc:
+            field = field_of(str(exc))
+            if field in errors or not _drop(data, field):
+                errors.setdefault(field, str(exc))
+                break
+            errors[field] = str(exc)
+            continue
+        return (config, errors) if not errors else (None, errors)
+    return None, errors
+
+
+def _drop(data: dict[str, Any], field: str) -> bool:
+    """Remove a bad field so the next validation pass finds the next error; False if not removable."""
+    if field.startswith("space."):
+        return data.get("space", {}).pop(field.split(".")[1], None) is not None
+    return data.pop(field, None) is not None
+

@@ -1,0 +1,1 @@
+"""Screens: setup (forms), run (live dashboard) and modals."""
