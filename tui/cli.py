@@ -109,9 +109,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    build_config(args)  # report bad options before anything else
-    print("tunedeck: the interactive app is not built yet; use `tunedeck run` (see --help)", file=sys.stderr)
-    return 1
+    from tui.app import run_app
+
+    return run_app(build_config(args))
 
 
 def cmd_export(args: argparse.Namespace) -> int:

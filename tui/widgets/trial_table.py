@@ -60,14 +60,14 @@ class TrialTable(DataTable):
             self.add_row("", event.number, *cells.values(), *self._param_cells(event.params), key=key)
         else:
             for column, value in cells.items():
-                self.update_cell(key, column, value)
+                self.update_cell(key, column, value, update_width=True)
         if event.state == "COMPLETE" and event.value is not None:
             self.values[key] = event.value
 
     def mark_best(self, number: int) -> None:
         key = str(number)
         if self.best_key is not None and self.best_key in self.rows:
-            self.update_cell(self.best_key, "best", "")
+            self.update_cell(self.best_key, "best", "")  # the old best loses its star
         if key in self.rows:
             self.update_cell(key, "best", Text(BEST_MARK, style="bold yellow"))
         self.best_key = key

@@ -1,0 +1,210 @@
+"""The Textual app driven with Pilot: setup form, validation, start, run dashboard, stop/quit/export."""
+
+import pytest
+from conftest import fix, tiny_config
+from textual.widgets import Input, Log, Select
+from tui_fakes import factory
+
+from engine import StudyConfig, StudyRunner
+from tui.app import TunedeckApp
+from tui.screens.modals import ConfirmScreen, HelpScreen, TrialDetailScreen
+from tui.screens.run import RunScreen
+from tui.screens.setup import SetupScreen
+from tui.widgets.best_panel import BestPanel
+from tui.widgets.charts import CurvePlot, HistoryPlot, ImportancePlot
+from tui.widgets.param_row import ParamRow
+from tui.widgets.trial_table import TrialTable
+
+SIZE = (140, 44)
+
+
+def rows(app):
+    return {row.param: row.fields() for row in app.screen.query(ParamRow)}
+
+
+async def wait_for(pilot, predicate, seconds: float = 30.0):
+    for _ in range(int(seconds / 0.05)):
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not reached")
+
+
+async def test_setup_defaults_per_model_and_switching(tmp_path):
+    app = TunedeckApp(StudyConfig(model="mlp", out_dir=str(tmp_path)), runner_factory=factory())
+    async with app.run_test(size=SIZE) as pilot:
+        space = rows(app)
+        assert list(space) == ["layer_num", "epochs", "first_layer_unit", "batch_size", "learning_rate"]
+        assert space["epochs"] | {} == {**space["epochs"], "kind": "int", "low": "5", "high": "50", "step": "5"}
+        assert space["first_layer_unit"]["choices"] == "64, 128, 256, 512"
+        app.screen.query_one("#model", Select).value = "cnn"
+        await pilot.pause()
+        space = rows(app)
+        assert list(space) == ["k", "layer_num", "epochs", "first_layer_unit", "batch_size", "learning_rate", "dropout"]
+        assert space["k"]["low"] == "2" and space["k"]["high"] == "5"
+        assert space["batch_size"] == {**space["batch_size"], "kind": "fixed", "value": "128"}
+        assert space["first_layer_unit"]["choices"] == "16, 32, 64, 128, 256"
+
+
+INVALID = [
+    ("#n_trials", "0", "err-n_trials", "n_trials: must be >= 1"),
+    ("#seed", "-1", "err-seed", "seed: must be >= 0"),
+    ("#timeout", "-5", "err-timeout", "timeout: must be >= 0"),
+    ("#storage", "study.db", "err-storage", "storage: 'study.db' is not a storage URL"),
+    ("#epochs-high", "3", "row-epochs", "space.epochs: low must be <= high (got 5 > 3)"),
+    ("#epochs-step", "7", "row-epochs", "space.epochs.step: 7 does not divide the range 5..50"),
+    ("#first_layer_unit-choices", "", "row-first_layer_unit", "space.first_layer_unit.choices: must be a non-empty list"),
+    ("#layer_num-low", "x", "row-layer_num", "space.layer_num.low: expected a number, got 'x'"),
+    ("#learning_rate-value", "50", "row-learning_rate", "space.learning_rate.value: learning_rate must be in"),
+]
+
+
+@pytest.mark.parametrize("selector, text, where, message", INVALID, ids=[i[0] for i in INVALID])
+async def test_each_invalid_field_shows_its_message(tmp_path, selector, text, where, message):
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=factory())
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.query_one(selector, Input).value = text
+        await pilot.pause()
+        shown = app.screen.query_one(f"#{where}")
+        if isinstance(shown, ParamRow):
+            shown = shown.query_one(".row-error")
+        assert message in str(shown.render())
+        assert shown.display
+        await pilot.press("ctrl+r")  # refused while a field is invalid
+        await pilot.pause()
+        assert isinstance(app.screen, SetupScreen)
+        assert any(message in str(n.message) for n in app._notifications)
+
+
+async def test_local_path_must_exist(tmp_path):
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=factory())
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.query_one("#dataset", Select).value = "path"
+        await pilot.pause()
+        assert app.screen.query_one("#field-path").display
+        app.screen.query_one("#path", Input).value = str(tmp_path / "nope.npz")
+        await pilot.pause()
+        assert "does not exist" in str(app.screen.query_one("#err-dataset").render())
+
+
+async def test_keyboard_only_path_to_start(tmp_path):
+    make = factory()
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=make)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(40):  # Tab through the form until the trials field has focus
+            if app.focused is not None and app.focused.id == "n_trials":
+                break
+            await pilot.press("tab")
+        assert app.focused.id == "n_trials"
+        await pilot.press("end", "backspace", "backspace", "3", "tab")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "finished")
+        assert make.last.config.n_trials == 3
+
+
+async def test_save_then_load_config(tmp_path):
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=factory())
+    path = tmp_path / "form.toml"
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.query_one("#config_path", Input).value = str(path)
+        app.screen.query_one("#n_trials", Input).value = "17"
+        await pilot.press("ctrl+s")
+        assert "n_trials = 17" in path.read_text()
+        app.screen.query_one("#n_trials", Input).value = "5"
+        app.screen.query_one("#config_path", Input).value = str(path)
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert app.screen.query_one("#n_trials", Input).value == "17"
+
+
+async def test_run_screen_shows_scripted_events(tmp_path):
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=factory())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "finished")
+        screen = app.screen
+        table = screen.query_one(TrialTable)
+        assert table.row_count == 5
+        states = [str(table.get_cell(str(n), "state")) for n in range(5)]
+        assert states == ["COMPLETE", "COMPLETE", "PRUNED", "FAIL", "COMPLETE"]
+        assert str(table.get_cell("1", "best")) == "★" and str(table.get_cell("0", "best")) == ""
+        assert table.get_cell("4", "value") == "0.9300"
+        best = screen.query_one(BestPanel)
+        assert best.best.number == 1 and "0.9500" in str(best.render())
+        history = screen.query_one(HistoryPlot)
+        assert history.points["COMPLETE"] == ([0, 1, 4], [0.91, 0.95, 0.93])
+        assert history.points["PRUNED"][0] == [2] and history.points["FAIL"][0] == [3]
+        assert history.best_y == [0.91, 0.95]
+        curves = screen.query_one(CurvePlot)
+        assert curves.median() == pytest.approx([0.865, 0.93])  # epoch 1: 0.85 0.9 0.5 0.88; epoch 2: 0.91 0.95 0.93
+        assert screen.query_one(ImportancePlot).importances["first_layer_unit"] == 0.7
+        assert "3/5 trials" not in str(screen.query_one("#status").render())
+        assert "4/5 trials" in str(screen.query_one("#status").render())  # failed trials do not count
+        log_text = "\n".join(screen.query_one(Log).lines)
+        assert "trial 3 FAIL" in log_text and "loss became nan" in log_text
+        table.focus()
+        table.move_cursor(row=3)
+        await pilot.press("enter")
+        assert isinstance(app.screen, TrialDetailScreen) and app.screen.trial.error.startswith("loss")
+        await pilot.press("escape")
+        table.action_sort_by_value()
+        assert str(table.get_row_at(0)[1]) == "1"
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        assert ("s", "Stop after trial") in app.screen.rows
+
+
+async def test_stop_keys(tmp_path):
+    make = factory(hold=True)
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=make)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.query_one(TrialTable).row_count == 5)
+        await pilot.press("S")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert make.last.stopped is None
+        await pilot.press("s")
+        assert make.last.stopped == "after trial"
+        await wait_for(pilot, lambda: app.screen.state == "finished")
+
+
+async def test_quit_while_running_stops_the_engine(tmp_path):
+    make = factory(hold=True)
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=make)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "running")
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.is_running)
+    assert make.last.stopped == "now"
+
+
+async def test_export_and_back_to_setup(finished_study):
+    config, _, _ = finished_study
+    (config.run_dir / "summary.md").unlink(missing_ok=True)
+    app = TunedeckApp(config, runner_factory=factory())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "finished")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: (config.run_dir / "summary.md").is_file())
+        await wait_for(pilot, lambda: any("Summary written to" in str(n.message) for n in app._notifications))
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, SetupScreen)
+        assert app.screen.query_one("#n_trials", Input).value == str(config.n_trials)
+
+
+async def test_end_to_end_with_the_real_engine(tmp_path):
+    config = fix(tiny_config(tmp_path, n_trials=2), epochs=1)
+    app = TunedeckApp(config, runner_factory=StudyRunner)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "finished", 120)
+        table = app.screen.query_one(TrialTable)
+        assert table.row_count == 2
+        assert {str(table.get_cell(str(n), "state")) for n in range(2)} == {"COMPLETE"}
+        assert app.screen.query_one(BestPanel).best is not None

@@ -1,0 +1,106 @@
+"""Modal screens: confirm, help, and a trial's detail."""
+
+from __future__ import annotations
+
+import tomli_w
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Markdown, Static, TextArea
+from textual_plotext import PlotextPlot
+
+from engine import TrialFinished
+
+MODAL_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{ width: 80%; max-width: 100; height: auto; max-height: 90%; border: thick $accent;
+                     background: $surface; padding: 1 2; }}
+{name} Horizontal {{ height: auto; align-horizontal: right; }}
+"""
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes/no; `y`/`enter` confirm, `n`/`escape` cancel."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="ConfirmScreen")
+    BINDINGS = [Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+                Binding("n,escape", "answer(False)", "No", id="confirm.no")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question)
+            with Horizontal():
+                yield Button("Yes (y)", id="yes", variant="error")
+                yield Button("No (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key of the screen below, from its bindings."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="HelpScreen")
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
+
+    def __init__(self, rows: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        table = "\n".join(f"| `{key}` | {description} |" for key, description in self.rows)
+        with Vertical():
+            yield Markdown(f"## Keys\n\n| key | action |\n|---|---|\n{table}\n\n"
+                           "`ctrl+p` opens the command palette with every action. Press `escape` to close.")
+
+
+class TrialDetailScreen(ModalScreen[None]):
+    """A trial's state, values, error text, learning curve, and its params as TOML to copy."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="TrialDetailScreen") + """
+    TrialDetailScreen PlotextPlot { height: 12; }
+    TrialDetailScreen TextArea { height: 8; }
+    """
+    BINDINGS = [Binding("escape,q", "dismiss", "Close", id="detail.close"),
+                Binding("c", "copy", "Copy params", id="detail.copy")]
+
+    def __init__(self, trial: TrialFinished) -> None:
+        super().__init__()
+        self.trial = trial
+        self.params_toml = tomli_w.dumps({"space": dict(trial.params)})
+
+    def compose(self) -> ComposeResult:
+        t = self.trial
+
+        def num(value: float | None) -> str:
+            return "-" if value is None else f"{value:.4f}"
+
+        with Vertical():
+            yield Label(f"[b]Trial {t.number}[/b]  {t.state}  value {num(t.value)}  val acc {num(t.val_accuracy)}"
+                        f"  test acc {num(t.test_accuracy)}  {t.duration:.1f}s  {t.epochs_trained} epochs")
+            if t.error:
+                yield Static(f"[red]{t.error}[/red]")
+            yield PlotextPlot(id="curve")
+            yield Label("Params as TOML (c copies):")
+            yield TextArea(self.params_toml, read_only=True)
+
+    def on_mount(self) -> None:
+        plot = self.query_one(PlotextPlot)
+        plot.plt.title("val accuracy per epoch")
+        if self.trial.curve:
+            plot.plt.plot(list(range(1, len(self.trial.curve) + 1)), list(self.trial.curve), marker="hd")
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.params_toml)
+        self.notify("Params copied (OSC 52: works in terminals that allow it)")

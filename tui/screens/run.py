@@ -1,0 +1,238 @@
+"""The run screen: the engine in a thread worker, events streamed into the table, panel and charts."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Log, Static
+from textual.worker import Worker, WorkerState
+
+from engine import (BestChanged, EngineError, EpochEnded, ImportancesUpdated, StudyConfig, StudyFinished,
+                    StudyStarted, TrialFinished, TrialStarted)
+from tui.messages import EngineEvent
+from tui.screens.modals import ConfirmScreen, TrialDetailScreen
+from tui.widgets.best_panel import BestPanel
+from tui.widgets.charts import CurvePlot, HistoryPlot, ImportancePlot
+from tui.widgets.trial_table import TrialTable
+
+log = logging.getLogger("tunedeck.ui")
+
+
+def clock_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+class RunScreen(Screen):
+    """Live dashboard of one study run."""
+
+    BINDINGS = [
+        Binding("s", "stop", "Stop after trial", id="run.stop"),
+        Binding("S", "stop_now", "Stop now", id="run.stop_now"),
+        Binding("e", "export", "Export", id="run.export"),
+        Binding("r", "back_to_setup", "Setup", id="run.setup"),
+        Binding("q", "quit_study", "Quit", id="run.quit"),
+    ]
+    state: reactive[str] = reactive("starting")
+
+    def __init__(self, config: StudyConfig, runner_factory) -> None:
+        super().__init__()
+        self.config = config
+        self.runner = runner_factory(config, emit=lambda event: self.post_message(EngineEvent(event)))
+        self.started: StudyStarted | None = None
+        self.trials: dict[int, TrialFinished] = {}
+        self.durations: list[float] = []
+        self.n_finished = 0
+        self.start_time = time.monotonic()
+        self.end_time: float | None = None
+        self.quitting = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="status")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield BestPanel()
+                yield TrialTable(id="trials")
+            with Vertical(id="charts"):
+                yield HistoryPlot(id="history")
+                yield CurvePlot(id="curves")
+                yield ImportancePlot(id="importances")
+        yield Log(id="log", max_lines=2000)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"tunedeck · {self.config.name}"
+        self.query_one(TrialTable).focus()
+        self.set_interval(1.0, self.update_status)
+        self.update_status()
+        self.run_engine()
+
+    @work(thread=True, exclusive=True, group="study", exit_on_error=False)
+    def run_engine(self) -> StudyFinished:
+        """The engine thread: runs the whole study; events come back through post_message."""
+        return self.runner.run()
+
+    # --- engine events ---------------------------------------------------------------
+    def write_log(self, line: str, level: int = logging.INFO) -> None:
+        self.query_one(Log).write_line(f"{time.strftime('%H:%M:%S')} {line}")
+        log.log(level, line)
+
+    @on(EngineEvent)
+    def on_engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        table = self.query_one(TrialTable)
+        match event:
+            case StudyStarted():
+                self.started = event
+                self.n_finished = event.n_finished
+                self.state = "running"
+                table.set_params(event.param_names)
+                self.write_log(f"study {event.study_name} on {event.dataset} ({event.n_train} train, "
+                               f"{event.n_test} test) · {event.device} · log {event.log_path}")
+                if event.dataset_note:
+                    self.write_log(event.dataset_note, logging.WARNING)
+            case TrialStarted():
+                table.trial_started(event)
+                self.query_one(CurvePlot).running(event.number, ())
+            case EpochEnded():
+                self.query_one(CurvePlot).running(event.number, event.curve)
+            case TrialFinished():
+                self.on_trial_finished(event)
+            case BestChanged():
+                self.query_one(BestPanel).best = event
+                table.mark_best(event.number)
+            case ImportancesUpdated():
+                self.query_one(ImportancePlot).set(event.importances)
+            case StudyFinished():
+                self.end_time = time.monotonic()
+                self.state = "finished" if event.ok else "error"
+                self.write_log(f"study ended: {event.reason} ({event.n_complete} complete, {event.n_pruned} "
+                               f"pruned, {event.n_failed} failed)", logging.INFO if event.ok else logging.ERROR)
+                self.notify(event.reason, title="Study ended", severity="information" if event.ok else "error")
+            case EngineError():
+                self.write_log(f"error: {event.message}", logging.ERROR)
+        self.update_status()
+
+    def on_trial_finished(self, event: TrialFinished) -> None:
+        self.trials[event.number] = event
+        self.query_one(TrialTable).trial_finished(event)
+        self.query_one(HistoryPlot).add(event.number, event.state, event.value)
+        self.query_one(CurvePlot).finished(event.number, event.curve)
+        if event.state != "FAIL":
+            self.n_finished += 1
+            self.durations.append(event.duration)
+        value = "-" if event.value is None else f"{event.value:.4f}"
+        line = f"trial {event.number} {event.state} value {value} in {event.duration:.1f}s"
+        self.write_log(line + (f": {event.error}" if event.error else ""),
+                       logging.WARNING if event.state == "FAIL" else logging.INFO)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "study":
+            return
+        if event.state == WorkerState.ERROR:
+            self.end_time = time.monotonic()
+            self.state = "error"
+            error = event.worker.error
+            self.write_log(f"engine stopped: {error}", logging.ERROR)
+            self.notify(str(error), title="Engine error", severity="error", timeout=10)
+        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED) and self.quitting:
+            self.app.exit()
+
+    # --- header line -----------------------------------------------------------------
+    def eta(self) -> float | None:
+        if not self.durations or self.started is None or self.state not in ("running", "stopping"):
+            return None
+        return statistics.median(self.durations) * max(self.started.n_trials - self.n_finished, 0)
+
+    def update_status(self) -> None:
+        s = self.started
+        elapsed = (self.end_time or time.monotonic()) - self.start_time
+        total = s.n_trials if s else self.config.n_trials
+        parts = [f"[b]{self.config.name}[/b]", s.dataset if s else self.config.dataset, s.device if s else "…",
+                 f"{self.n_finished}/{total} trials", f"elapsed {clock_text(elapsed)}",
+                 f"ETA {clock_text(self.eta())}", f"[reverse] {self.state} [/reverse]"]
+        self.query_one("#status", Static).update("  ·  ".join(parts))
+
+    def watch_state(self, state: str) -> None:
+        self.sub_title = state
+
+    # --- actions ---------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.state in ("starting", "running", "stopping")
+
+    def action_stop(self) -> None:
+        if self.running:
+            self.runner.stop()
+            self.state = "stopping"
+            self.write_log("stopping after the running trial")
+
+    def action_stop_now(self) -> None:
+        if not self.running:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.runner.stop(now=True)
+                self.state = "stopping"
+                self.write_log("stopping now")
+
+        self.app.push_screen(ConfirmScreen("Stop the running trial now? (it is recorded as FAIL)"), answered)
+
+    def action_export(self) -> None:
+        self.export_summary()
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def export_summary(self) -> None:
+        """Render the Markdown summary off the UI thread (it reads the study from storage)."""
+        from engine.report import load_study, write_report
+
+        path = Path(self.config.run_dir) / "summary.md"
+        try:
+            write_report(load_study(self.config.storage_url, self.config.name), path)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, the app goes on
+            self.app.call_from_thread(self.notify, f"Export failed: {exc}", severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"Summary written to {path.resolve()}", title="Exported")
+        self.app.call_from_thread(self.write_log, f"summary written to {path.resolve()}")
+
+    def action_back_to_setup(self) -> None:
+        if self.running:
+            self.notify("The study is still running: stop it first (s)", severity="warning")
+            return
+        self.app.open_setup(self.config)
+
+    def action_quit_study(self) -> None:
+        if not self.running:
+            self.app.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.quitting = True
+                self.state = "stopping"
+                self.write_log("quitting: stopping the engine; the study stays resumable")
+                self.runner.stop(now=True)
+
+        self.app.push_screen(ConfirmScreen("Quit? The running trial stops; the study can be resumed."), answered)
+
+    @on(DataTable.RowSelected)
+    def open_trial(self, event: DataTable.RowSelected) -> None:
+        trial = self.trials.get(int(event.row_key.value))
+        if trial is None:
+            self.notify("That trial is still running", severity="warning")
+            return
+        self.app.push_screen(TrialDetailScreen(trial))

@@ -1,0 +1,187 @@
+"""The setup screen: model, dataset, search space and study settings; load/save TOML; start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
+
+from engine import ConfigError, StudyConfig, dump_config, load_config
+from engine.config import FIELD_HELP, OBJECTIVES, PRUNERS, SAMPLERS
+from engine.data import BUILTIN, availability
+from engine.space import default_space
+from tui.form import check_form
+from tui.widgets.param_row import ParamRow
+
+PATH_OPTION = "path"
+
+
+def dataset_options() -> list[tuple[str, str]]:
+    """The built-in datasets with their availability, then a local path."""
+    return [(f"{name}  ({availability(name)})", name) for name in BUILTIN] + [("local file or IDX dir…", PATH_OPTION)]
+
+
+def field(label: str, widget, key: str) -> Vertical:
+    """A labelled form field with its inline error line (the config file's help as tooltip)."""
+    widget.tooltip = FIELD_HELP.get(key)
+    return Vertical(Label(label), widget, Static("", id=f"err-{key}", classes="error"), classes="field",
+                    id=f"field-{key}")
+
+
+def show_error(widget: Static, message: str) -> None:
+    """Show an inline error line, or hide it when there is none."""
+    widget.update(message)
+    widget.display = bool(message)
+
+
+class SetupScreen(Screen):
+    """Every setting of a study, editable from the keyboard; Start is refused while a field is invalid."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "start", "Start", id="setup.start", priority=True),
+        Binding("ctrl+o", "load", "Load config", id="setup.load"),
+        Binding("ctrl+s", "save", "Save config", id="setup.save"),
+        Binding("ctrl+d", "defaults", "Default space", id="setup.defaults"),
+    ]
+
+    def __init__(self, config: StudyConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.errors: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        c = self.config
+        is_path = c.dataset not in BUILTIN
+        yield Header()
+        with VerticalScroll(id="form"):
+            yield Label("Model and data", classes="section")
+            with Horizontal(classes="fields"):
+                yield field("Model", Select([("MLP", "mlp"), ("CNN", "cnn")], value=c.model, allow_blank=False, compact=True,
+                                            id="model"), "model")
+                yield field("Dataset", Select(dataset_options(), value=PATH_OPTION if is_path else c.dataset,
+                                              allow_blank=False, compact=True, id="dataset"), "dataset")
+                yield field("Path (.npz or IDX dir)", Input(c.dataset if is_path else "", compact=True, id="path",
+                                                           placeholder="~/data/mnist.npz"), "path")
+                yield field("Subset (0 = all)", Input(str(c.subset or ""), type="integer", compact=True, id="subset",
+                                                      placeholder="all"), "subset")
+            yield Label("Search space", classes="section")
+            yield Vertical(*[ParamRow(spec) for spec in c.space], id="space")
+            yield Label("Study", classes="section")
+            with Horizontal(classes="fields"):
+                yield field("Trials", Input(str(c.n_trials), type="integer", compact=True, id="n_trials"), "n_trials")
+                yield field("Timeout (s)", Input(str(c.timeout or ""), type="number", compact=True, id="timeout",
+                                                 placeholder="none"), "timeout")
+                yield field("Sampler", Select([(s, s) for s in SAMPLERS], value=c.sampler, allow_blank=False, compact=True,
+                                              id="sampler"), "sampler")
+                yield field("Seed", Input(str(c.seed), type="integer", compact=True, id="seed"), "seed")
+                yield field("Pruner", Select([(p, p) for p in PRUNERS], value=c.pruner, allow_blank=False, compact=True,
+                                             id="pruner"), "pruner")
+                yield field("Objective", Select([(o, o) for o in OBJECTIVES], value=c.objective,
+                                                allow_blank=False, compact=True, id="objective"), "objective")
+            with Horizontal(classes="fields"):
+                yield field("Study name", Input(c.study_name, compact=True, id="study_name", placeholder="<model>-<dataset>"),
+                            "study_name")
+                yield field("Storage URL", Input(c.storage, compact=True, id="storage", placeholder="SQLite in the output dir"),
+                            "storage")
+                yield field("Output dir", Input(c.out_dir, compact=True, id="out_dir"), "out_dir")
+            yield Label("Config file", classes="section")
+            with Horizontal(classes="fields"):
+                yield field("Path", Input("tunedeck.toml", compact=True, id="config_path"), "config")
+                yield Button("Load (^o)", id="load")
+                yield Button("Save (^s)", id="save")
+                yield Button("Start (^r)", id="start", variant="success")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "tunedeck · setup"
+        self.sub_title = "Tab moves between fields · ctrl+r starts"
+        self.query_one("#field-path").display = self.query_one("#dataset", Select).value == PATH_OPTION
+        self.validate()
+
+    # --- reading and checking the form -------------------------------------------------
+    def form_values(self) -> dict[str, Any]:
+        values = {key: self.query_one(f"#{key}", Select).value for key in ("model", "dataset", "sampler",
+                                                                              "pruner", "objective")}
+        for key in ("path", "subset", "n_trials", "timeout", "seed", "study_name", "storage", "out_dir"):
+            values[key] = self.query_one(f"#{key}", Input).value
+        return values
+
+    def space_fields(self) -> dict[str, dict[str, Any]]:
+        return {row.param: row.fields() for row in self.query(ParamRow)}
+
+    def validate(self) -> StudyConfig | None:
+        """Check every field; show each error under its field; return the config when all are valid."""
+        config, self.errors = check_form(self.form_values(), self.space_fields())
+        for error in self.query(".error"):
+            show_error(error, self.errors.get(error.id.removeprefix("err-"), ""))
+        for row in self.query(ParamRow):
+            row.show_error(self.errors.get(f"space.{row.param}", ""))
+        leftovers = [msg for key, msg in self.errors.items()
+                     if not key.startswith("space.") and not self.query(f"#err-{key}")]
+        show_error(self.query_one("#err-config", Static), "\n".join(leftovers))
+        return config
+
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    def _changed(self) -> None:
+        self.validate()
+
+    @on(Select.Changed)
+    async def _select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "model" and event.value != self.config.model:
+            self.config = StudyConfig(model=str(event.value))
+            await self.replace_space(default_space(str(event.value)))
+        if event.select.id == "dataset":
+            self.query_one("#field-path").display = event.value == PATH_OPTION
+        self.validate()
+
+    async def replace_space(self, space) -> None:
+        container = self.query_one("#space", Vertical)
+        await container.remove_children()
+        await container.mount_all([ParamRow(spec) for spec in space])
+
+    # --- actions ----------------------------------------------------------------------
+    def action_start(self) -> None:
+        config = self.validate()
+        if config is None:
+            reasons = "\n".join(self.errors.values())
+            self.notify(f"Cannot start:\n{reasons}", title="Invalid fields", severity="error", timeout=8)
+            return
+        self.app.start_study(config)
+
+    def action_defaults(self) -> None:
+        self.run_worker(self.replace_space(default_space(self.query_one("#model", Select).value)))
+
+    def action_load(self) -> None:
+        path = self.query_one("#config_path", Input).value
+        try:
+            config = load_config(path)
+        except ConfigError as exc:
+            show_error(self.query_one("#err-config", Static), str(exc))
+            return
+        self.app.open_setup(config)
+        self.app.notify(f"Loaded {path}")
+
+    def action_save(self) -> None:
+        config = self.validate()
+        path = self.query_one("#config_path", Input).value
+        if config is None:
+            self.notify("Fix the invalid fields before saving", severity="error")
+            return
+        try:
+            with open(path, "w", encoding="utf-8") as file:
+                file.write(dump_config(config, comments=True))
+        except OSError as exc:
+            show_error(self.query_one("#err-config", Static), f"config: cannot write {path}: {exc.strerror}")
+            return
+        self.notify(f"Saved {path}")
+
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        {"start": self.action_start, "load": self.action_load, "save": self.action_save}[event.button.id]()
+

@@ -1,0 +1,75 @@
+"""One row of the search-space editor: a parameter's kind and the fields that kind uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Checkbox, Input, Label, Select, Static
+
+from engine import ParamSpec
+from engine.config import KINDS
+from tui.form import spec_fields
+
+NUMBER = r"[-+0-9.eE]*"
+LIST = r"[-+0-9.eE, ]*"
+
+
+class ParamRow(Vertical):
+    """Name, kind select, then low/high/step/log, choices or value, depending on the kind."""
+
+    DEFAULT_CSS = """
+    ParamRow { height: auto; }
+    ParamRow > Horizontal { height: auto; }
+    ParamRow .name { width: 18; }
+    ParamRow Select { width: 16; margin-right: 1; }
+    ParamRow Input { width: 10; margin-right: 1; }
+    ParamRow .choices, ParamRow .value { width: 32; }
+    ParamRow Checkbox { width: 10; height: 1; border: none; padding: 0; }
+    ParamRow .row-error { color: $error; padding-left: 18; height: auto; }
+    ParamRow.kind-int .choices, ParamRow.kind-int .value,
+    ParamRow.kind-float .choices, ParamRow.kind-float .value,
+    ParamRow.kind-categorical .range, ParamRow.kind-categorical .value,
+    ParamRow.kind-fixed .range, ParamRow.kind-fixed .choices { display: none; }
+    """
+
+    def __init__(self, spec: ParamSpec) -> None:
+        super().__init__(id=f"row-{spec.name}", classes=f"kind-{spec.kind}")
+        self.param = spec.name
+        self.initial = spec_fields(spec)
+
+    def compose(self) -> ComposeResult:
+        f = self.initial
+        with Horizontal():
+            yield Label(self.param, classes="name")
+            yield Select([(kind, kind) for kind in KINDS], value=f["kind"], allow_blank=False, compact=True, classes="kind",
+                         id=f"{self.param}-kind")
+            yield Input(f["low"], placeholder="low", restrict=NUMBER, classes="range low", compact=True, id=f"{self.param}-low")
+            yield Input(f["high"], placeholder="high", restrict=NUMBER, classes="range high", compact=True, id=f"{self.param}-high")
+            yield Input(f["step"], placeholder="step", restrict=NUMBER, classes="range step", compact=True, id=f"{self.param}-step")
+            yield Checkbox("log", f["log"], classes="range log", id=f"{self.param}-log")
+            yield Input(f["choices"], placeholder="e.g. 64, 128, 256", restrict=LIST, classes="choices",
+                        compact=True, id=f"{self.param}-choices")
+            yield Input(f["value"], placeholder="value", restrict=NUMBER, classes="value", compact=True, id=f"{self.param}-value")
+        yield Static("", classes="row-error")
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if "kind" in event.select.classes:
+            for kind in KINDS:
+                self.set_class(kind == event.value, f"kind-{kind}")
+
+    def fields(self) -> dict[str, Any]:
+        """The row's current text, keyed like `tui.form.spec_fields`."""
+        def text(part: str) -> str:
+            return self.query_one(f"#{self.param}-{part}", Input).value
+
+        return {"kind": self.query_one(f"#{self.param}-kind", Select).value, "low": text("low"),
+                "high": text("high"), "step": text("step"),
+                "log": self.query_one(f"#{self.param}-log", Checkbox).value,
+                "choices": text("choices"), "value": text("value")}
+
+    def show_error(self, message: str) -> None:
+        error = self.query_one(".row-error", Static)
+        error.update(message)
+        error.display = bool(message)
