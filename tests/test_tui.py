@@ -208,3 +208,32 @@ async def test_end_to_end_with_the_real_engine(tmp_path):
         assert table.row_count == 2
         assert {str(table.get_cell(str(n), "state")) for n in range(2)} == {"COMPLETE"}
         assert app.screen.query_one(BestPanel).best is not None
+
+
+async def test_engine_error_is_shown_and_the_app_survives(tmp_path):
+    bad = tmp_path / "broken.npz"
+    bad.write_bytes(b"this is not a zip archive")
+    config = tiny_config(tmp_path)
+    config.dataset, config.subset = str(bad), 0
+    app = TunedeckApp(config, runner_factory=StudyRunner)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "error", 60)
+        assert "is not a readable .npz file" in "\n".join(app.screen.query_one(Log).lines)
+        await wait_for(pilot, lambda: any("not a readable" in str(n.message) for n in app._notifications))
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, SetupScreen) and app.is_running
+
+
+async def test_command_palette_lists_screen_actions(tmp_path):
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=factory())
+    async with app.run_test(size=SIZE) as pilot:
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert {"Start", "Load config", "Save config"} <= set(titles)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "finished")
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert {"Stop after trial", "Stop now", "Export", "Setup", "Quit"} <= set(commands)
+        commands["Setup"].callback()
+        await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))

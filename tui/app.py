@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
+from textual.screen import Screen
 
 from engine import StudyConfig, StudyRunner
 from engine.logs import native_stderr_to
@@ -47,11 +50,23 @@ class TunedeckApp(App):
         self.config = config
         self.switch_screen(RunScreen(config, self.runner_factory))
 
+    def screen_bindings(self, screen: Screen) -> list[tuple[str, Binding, DOMNode]]:
+        """(key, binding, node) of every described binding active on a screen."""
+        return [(key, active.binding, active.node) for key, active in screen.active_bindings.items()
+                if active.binding.description]
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette lists every action of the current screen, with its key."""
+        yield from super().get_system_commands(screen)
+        for key, binding, node in self.screen_bindings(screen):
+            yield SystemCommand(binding.description, f"key: {self.get_key_display(binding)}",
+                                partial(self.call_later, self.run_action, binding.action, node))
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        rows = [(binding.key_display or self.get_key_display(binding), binding.description)
-                for (_, binding, enabled, _) in self.screen.active_bindings.values() if binding.description]
+        rows = [(self.get_key_display(binding), binding.description)
+                for _, binding, _ in self.screen_bindings(self.screen)]
         self.push_screen(HelpScreen(rows))
 
 

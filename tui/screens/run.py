@@ -27,6 +27,11 @@ from tui.widgets.trial_table import TrialTable
 log = logging.getLogger("tunedeck.ui")
 
 
+def wall_clock() -> str:
+    """The time of day shown in front of log lines."""
+    return time.strftime("%H:%M:%S")
+
+
 def clock_text(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -46,6 +51,7 @@ class RunScreen(Screen):
         Binding("q", "quit_study", "Quit", id="run.quit"),
     ]
     state: reactive[str] = reactive("starting")
+    clock = staticmethod(time.monotonic)  # elapsed-time source (tests pin it)
 
     def __init__(self, config: StudyConfig, runner_factory) -> None:
         super().__init__()
@@ -55,7 +61,7 @@ class RunScreen(Screen):
         self.trials: dict[int, TrialFinished] = {}
         self.durations: list[float] = []
         self.n_finished = 0
-        self.start_time = time.monotonic()
+        self.start_time = self.clock()
         self.end_time: float | None = None
         self.quitting = False
 
@@ -87,7 +93,7 @@ class RunScreen(Screen):
 
     # --- engine events ---------------------------------------------------------------
     def write_log(self, line: str, level: int = logging.INFO) -> None:
-        self.query_one(Log).write_line(f"{time.strftime('%H:%M:%S')} {line}")
+        self.query_one(Log).write_line(f"{wall_clock()} {line}")
         log.log(level, line)
 
     @on(EngineEvent)
@@ -117,7 +123,7 @@ class RunScreen(Screen):
             case ImportancesUpdated():
                 self.query_one(ImportancePlot).set(event.importances)
             case StudyFinished():
-                self.end_time = time.monotonic()
+                self.end_time = self.clock()
                 self.state = "finished" if event.ok else "error"
                 self.write_log(f"study ended: {event.reason} ({event.n_complete} complete, {event.n_pruned} "
                                f"pruned, {event.n_failed} failed)", logging.INFO if event.ok else logging.ERROR)
@@ -143,7 +149,7 @@ class RunScreen(Screen):
         if event.worker.group != "study":
             return
         if event.state == WorkerState.ERROR:
-            self.end_time = time.monotonic()
+            self.end_time = self.clock()
             self.state = "error"
             error = event.worker.error
             self.write_log(f"engine stopped: {error}", logging.ERROR)
@@ -159,7 +165,7 @@ class RunScreen(Screen):
 
     def update_status(self) -> None:
         s = self.started
-        elapsed = (self.end_time or time.monotonic()) - self.start_time
+        elapsed = (self.end_time or self.clock()) - self.start_time
         total = s.n_trials if s else self.config.n_trials
         parts = [f"[b]{self.config.name}[/b]", s.dataset if s else self.config.dataset, s.device if s else "…",
                  f"{self.n_finished}/{total} trials", f"elapsed {clock_text(elapsed)}",

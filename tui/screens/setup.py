@@ -101,6 +101,7 @@ class SetupScreen(Screen):
         self.title = "tunedeck · setup"
         self.sub_title = "Tab moves between fields · ctrl+r starts"
         self.query_one("#field-path").display = self.query_one("#dataset", Select).value == PATH_OPTION
+        self.query_one("#model", Select).focus()
         self.validate()
 
     # --- reading and checking the form -------------------------------------------------

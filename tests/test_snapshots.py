@@ -1,0 +1,37 @@
+"""Snapshot tests of the setup and run screens (textual is pinned in the test extra).
+
+Update after an intended change of the look with: pytest tests/test_snapshots.py --snapshot-update
+"""
+
+import pytest
+from tui_fakes import factory
+
+from engine import StudyConfig
+from tui.app import TunedeckApp
+from tui.screens import run as run_module
+from tui.screens.run import RunScreen
+
+
+@pytest.fixture
+def pinned_clock(monkeypatch):
+    monkeypatch.setattr(RunScreen, "clock", staticmethod(lambda: 1000.0))
+    monkeypatch.setattr(run_module, "wall_clock", lambda: "12:00:00")
+
+
+def test_setup_screen(snap_compare):
+    app = TunedeckApp(StudyConfig(model="cnn", dataset="mnist-5k", out_dir="runs"), runner_factory=factory())
+    assert snap_compare(app, terminal_size=(120, 40))
+
+
+def test_run_screen(snap_compare, pinned_clock):
+    app = TunedeckApp(StudyConfig(model="mlp", dataset="mnist-5k", out_dir="runs"), runner_factory=factory())
+
+    async def finished(pilot):
+        await pilot.press("ctrl+r")
+        for _ in range(200):
+            if isinstance(app.screen, RunScreen) and app.screen.state == "finished":
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.6)  # let the charts' redraw timer run
+
+    assert snap_compare(app, terminal_size=(140, 44), run_before=finished)
