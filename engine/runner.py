@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import platform
@@ -119,6 +120,10 @@ class StudyRunner:
         env = environment()
         study.set_user_attr("config", config.to_dict())
         study.set_user_attr("environment", env)
+        # TensorFlow, Keras and the data are loaded now and live as long as the process: move them out of the
+        # collector's way so the per-trial gc.collect() (gc_after_trial) walks only the trial's garbage.
+        gc.collect()
+        gc.freeze()
         self._fail_stale_trials(study)
 
         done = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL))

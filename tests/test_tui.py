@@ -1,6 +1,7 @@
 """The Textual app driven with Pilot: setup form, validation, start, run dashboard, stop/quit/export."""
 
 import pytest
+from rich.text import Text
 from conftest import fix, tiny_config
 from textual.widgets import Input, Log, Select
 from tui_fakes import factory
@@ -125,9 +126,9 @@ async def test_run_screen_shows_scripted_events(tmp_path):
         screen = app.screen
         table = screen.query_one(TrialTable)
         assert table.row_count == 5
-        states = [str(table.get_cell(str(n), "state")) for n in range(5)]
+        states = [Text.from_markup(table.get_cell(str(n), "state")).plain for n in range(5)]
         assert states == ["COMPLETE", "COMPLETE", "PRUNED", "FAIL", "COMPLETE"]
-        assert str(table.get_cell("1", "best")) == "★" and str(table.get_cell("0", "best")) == ""
+        assert Text.from_markup(table.get_cell("1", "best")).plain == "★" and table.get_cell("0", "best") == ""
         assert table.get_cell("4", "value") == "0.9300"
         best = screen.query_one(BestPanel)
         assert best.best.number == 1 and "0.9500" in str(best.render())
@@ -206,7 +207,7 @@ async def test_end_to_end_with_the_real_engine(tmp_path):
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "finished", 120)
         table = app.screen.query_one(TrialTable)
         assert table.row_count == 2
-        assert {str(table.get_cell(str(n), "state")) for n in range(2)} == {"COMPLETE"}
+        assert {Text.from_markup(table.get_cell(str(n), "state")).plain for n in range(2)} == {"COMPLETE"}
         assert app.screen.query_one(BestPanel).best is not None
 
 

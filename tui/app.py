@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -38,6 +39,11 @@ class TunedeckApp(App):
         self.runner_factory = runner_factory
 
     def on_mount(self) -> None:
+        # Import-time objects live for good, and a streaming dashboard churns through short-lived render
+        # objects: freeze the former and collect the young generations less often, so that collector
+        # pauses (the worst key latency in bench/ui_stream.py) stay short.
+        gc.freeze()
+        gc.set_threshold(2000, 50, 10)
         self.push_screen(SetupScreen(self.config))
 
     def open_setup(self, config: StudyConfig) -> None:

@@ -21,10 +21,11 @@ from engine import (BestChanged, EngineError, EpochEnded, ImportancesUpdated, St
 from tui.messages import EngineEvent
 from tui.screens.modals import ConfirmScreen, TrialDetailScreen
 from tui.widgets.best_panel import BestPanel
-from tui.widgets.charts import CurvePlot, HistoryPlot, ImportancePlot
+from tui.widgets.charts import CurvePlot, HistoryPlot, ImportancePlot, ThrottledPlot
 from tui.widgets.trial_table import TrialTable
 
 log = logging.getLogger("tunedeck.ui")
+FLUSH_SECONDS = 0.25  # table rows, log lines, charts and the status line are applied on this timer
 
 
 def wall_clock() -> str:
@@ -82,8 +83,9 @@ class RunScreen(Screen):
     def on_mount(self) -> None:
         self.title = f"tunedeck · {self.config.name}"
         self.query_one(TrialTable).focus()
-        self.set_interval(1.0, self.update_status)
-        self.update_status()
+        self.pending_log: list[str] = []
+        self.set_interval(FLUSH_SECONDS, self.flush)
+        self.flush()
         self.run_engine()
 
     @work(thread=True, exclusive=True, group="study", exit_on_error=False)
@@ -93,12 +95,26 @@ class RunScreen(Screen):
 
     # --- engine events ---------------------------------------------------------------
     def write_log(self, line: str, level: int = logging.INFO) -> None:
-        self.query_one(Log).write_line(f"{wall_clock()} {line}")
+        """Queue a line for the log pane (written on the next flush) and log it to the file."""
+        self.pending_log.append(f"{wall_clock()} {line}")
         log.log(level, line)
 
+    def flush(self) -> None:
+        """Apply what events queued: one layout and repaint per tick, however many events came."""
+        self.query_one(TrialTable).flush()
+        if self.pending_log:
+            lines, self.pending_log = self.pending_log, []
+            self.query_one(Log).write_lines(lines)
+        for chart in self.query(ThrottledPlot):
+            chart.redraw_if_dirty()
+        self.update_status()
+
     @on(EngineEvent)
-    def on_engine_event(self, message: EngineEvent) -> None:
-        event = message.event
+    def _engine_event(self, message: EngineEvent) -> None:
+        self.handle_event(message.event)
+
+    def handle_event(self, event: object) -> None:
+        """Apply one engine event to the widgets: O(1) work; charts and the status line redraw on timers."""
         table = self.query_one(TrialTable)
         match event:
             case StudyStarted():
@@ -111,7 +127,7 @@ class RunScreen(Screen):
                 if event.dataset_note:
                     self.write_log(event.dataset_note, logging.WARNING)
             case TrialStarted():
-                table.trial_started(event)
+                table.push(event)
                 self.query_one(CurvePlot).running(event.number, ())
             case EpochEnded():
                 self.query_one(CurvePlot).running(event.number, event.curve)
@@ -119,7 +135,7 @@ class RunScreen(Screen):
                 self.on_trial_finished(event)
             case BestChanged():
                 self.query_one(BestPanel).best = event
-                table.mark_best(event.number)
+                table.push(event)
             case ImportancesUpdated():
                 self.query_one(ImportancePlot).set(event.importances)
             case StudyFinished():
@@ -128,13 +144,13 @@ class RunScreen(Screen):
                 self.write_log(f"study ended: {event.reason} ({event.n_complete} complete, {event.n_pruned} "
                                f"pruned, {event.n_failed} failed)", logging.INFO if event.ok else logging.ERROR)
                 self.notify(event.reason, title="Study ended", severity="information" if event.ok else "error")
+                self.flush()
             case EngineError():
                 self.write_log(f"error: {event.message}", logging.ERROR)
-        self.update_status()
 
     def on_trial_finished(self, event: TrialFinished) -> None:
         self.trials[event.number] = event
-        self.query_one(TrialTable).trial_finished(event)
+        self.query_one(TrialTable).push(event)
         self.query_one(HistoryPlot).add(event.number, event.state, event.value)
         self.query_one(CurvePlot).finished(event.number, event.curve)
         if event.state != "FAIL":
@@ -153,6 +169,7 @@ class RunScreen(Screen):
             self.state = "error"
             error = event.worker.error
             self.write_log(f"engine stopped: {error}", logging.ERROR)
+            self.flush()
             self.notify(str(error), title="Engine error", severity="error", timeout=10)
         if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED) and self.quitting:
             self.app.exit()
@@ -174,6 +191,8 @@ class RunScreen(Screen):
 
     def watch_state(self, state: str) -> None:
         self.sub_title = state
+        if self.is_mounted:
+            self.update_status()
 
     # --- actions ---------------------------------------------------------------------
     @property

@@ -1,6 +1,6 @@
 """plotext charts: optimization history, per-epoch curves with their median, importances.
 
-Events only append data and mark a chart dirty (O(1)); a timer redraws dirty charts a few times a second.
+Events only append data and mark a chart dirty (O(1)); the run screen's timer redraws dirty charts.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from collections import deque
 import numpy as np
 from textual_plotext import PlotextPlot
 
-REDRAW_SECONDS = 0.25
 MAX_POINTS = 1500  # history points drawn; longer studies are thinned evenly
 EARLIER_CURVES = 15  # earlier trials' curves drawn behind the running one
 
@@ -25,7 +24,7 @@ def thin(xs: list, ys: list, limit: int = MAX_POINTS) -> tuple[list, list]:
 
 
 class ThrottledPlot(PlotextPlot):
-    """A plot redrawn by a timer, only when its data changed."""
+    """A plot redrawn (by its screen's timer) only when its data changed."""
 
     DEFAULT_CSS = "ThrottledPlot { height: 1fr; min-height: 8; }"
     title = ""
@@ -33,11 +32,6 @@ class ThrottledPlot(PlotextPlot):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.dirty = True
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.set_interval(REDRAW_SECONDS, self.redraw_if_dirty)
-        self.redraw_if_dirty()
 
     def redraw_if_dirty(self) -> None:
         if not self.dirty:

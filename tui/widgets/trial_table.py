@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from engine import TrialFinished, TrialStarted
+from engine import BestChanged, TrialFinished, TrialStarted
 
 STATE_STYLE = {"RUNNING": "cyan", "COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}
-BEST_MARK = "★"
+BEST_MARK = "[b yellow]★[/]"
+
+
+def state_cell(state: str) -> str:
+    """Markup, not a rich Text: plain strings are not tracked by the garbage collector (10,000s of rows)."""
+    return f"[{STATE_STYLE.get(state, 'default')}]{state}[/]"
 
 
 def number_text(value: float | None) -> str:
@@ -17,7 +21,10 @@ def number_text(value: float | None) -> str:
 
 
 class TrialTable(DataTable):
-    """Trials by number; the best row is starred; `v` sorts by value."""
+    """Trials by number; the best row is starred; `v` sorts by value.
+
+    Events are queued by `push` (O(1)) and applied by `flush` on the screen's timer, so a burst of trials
+    costs one layout and one repaint instead of one per event."""
 
     DEFAULT_CSS = "TrialTable { height: 1fr; }"
     BINDINGS = [Binding("v", "sort_by_value", "Sort by value", id="table.sort_value"),
@@ -28,6 +35,22 @@ class TrialTable(DataTable):
         self.param_names: tuple[str, ...] = ()
         self.best_key: str | None = None
         self.values: dict[str, float] = {}
+        self.pending: list[TrialStarted | TrialFinished | BestChanged] = []
+
+    def push(self, event: TrialStarted | TrialFinished | BestChanged) -> None:
+        self.pending.append(event)
+
+    def flush(self) -> None:
+        """Apply the queued events in order."""
+        pending, self.pending = self.pending, []
+        for event in pending:
+            match event:
+                case TrialStarted():
+                    self.trial_started(event)
+                case TrialFinished():
+                    self.trial_finished(event)
+                case BestChanged():
+                    self.mark_best(event.number)
 
     def set_params(self, names: tuple[str, ...]) -> None:
         """(Re)build the columns; called once per study, before any row."""
@@ -35,10 +58,11 @@ class TrialTable(DataTable):
         self.param_names = names
         self.best_key = None
         self.values.clear()
+        # Fixed widths: updating a cell of an auto-width column re-measures the whole column (O(rows)).
         self.add_column(" ", key="best", width=1)
-        for label, key in (("#", "number"), ("state", "state"), ("value", "value"), ("test acc", "test"),
-                           ("time", "time")):
-            self.add_column(label, key=key)
+        for label, key, width in (("#", "number", 5), ("state", "state", 8), ("value", "value", 6),
+                                  ("test acc", "test", 8), ("time", "time", 7)):
+            self.add_column(label, key=key, width=width)
         for name in names:
             self.add_column(name, key=f"p.{name}")
 
@@ -48,19 +72,19 @@ class TrialTable(DataTable):
     def trial_started(self, event: TrialStarted) -> None:
         key = str(event.number)
         if key not in self.rows:
-            self.add_row("", event.number, Text("RUNNING", style=STATE_STYLE["RUNNING"]), "-", "-", "-",
+            self.add_row("", event.number, state_cell("RUNNING"), "-", "-", "-",
                          *self._param_cells(event.params), key=key)
 
     def trial_finished(self, event: TrialFinished) -> None:
         key = str(event.number)
-        cells = {"state": Text(event.state, style=STATE_STYLE.get(event.state, "")),
+        cells = {"state": state_cell(event.state),
                  "value": number_text(event.value), "test": number_text(event.test_accuracy),
                  "time": f"{event.duration:.1f}s"}
         if key not in self.rows:
             self.add_row("", event.number, *cells.values(), *self._param_cells(event.params), key=key)
         else:
             for column, value in cells.items():
-                self.update_cell(key, column, value, update_width=True)
+                self.update_cell(key, column, value)
         if event.state == "COMPLETE" and event.value is not None:
             self.values[key] = event.value
 
@@ -69,7 +93,7 @@ class TrialTable(DataTable):
         if self.best_key is not None and self.best_key in self.rows:
             self.update_cell(self.best_key, "best", "")  # the old best loses its star
         if key in self.rows:
-            self.update_cell(key, "best", Text(BEST_MARK, style="bold yellow"))
+            self.update_cell(key, "best", BEST_MARK)
         self.best_key = key
 
     def action_sort_by_value(self) -> None:
