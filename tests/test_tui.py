@@ -238,3 +238,14 @@ async def test_command_palette_lists_screen_actions(tmp_path):
         assert {"Stop after trial", "Stop now", "Export", "Setup", "Quit"} <= set(commands)
         commands["Setup"].callback()
         await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+
+
+async def test_default_space_key_resets_edits(tmp_path):
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=factory())
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.query_one("#epochs-high", Input).value = "3"
+        await pilot.pause()
+        assert app.screen.errors
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        assert rows(app)["epochs"]["high"] == "50" and not app.screen.errors

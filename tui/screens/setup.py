@@ -155,8 +155,9 @@ class SetupScreen(Screen):
             return
         self.app.start_study(config)
 
-    def action_defaults(self) -> None:
-        self.run_worker(self.replace_space(default_space(self.query_one("#model", Select).value)))
+    async def action_defaults(self) -> None:
+        await self.replace_space(default_space(str(self.query_one("#model", Select).value)))
+        self.validate()
 
     def action_load(self) -> None:
         path = self.query_one("#config_path", Input).value
