@@ -184,9 +184,9 @@ class RunScreen(Screen):
         s = self.started
         elapsed = (self.end_time or self.clock()) - self.start_time
         total = s.n_trials if s else self.config.n_trials
-        parts = [f"[b]{self.config.name}[/b]", s.dataset if s else self.config.dataset, s.device if s else "…",
-                 f"{self.n_finished}/{total} trials", f"elapsed {clock_text(elapsed)}",
-                 f"ETA {clock_text(self.eta())}", f"[reverse] {self.state} [/reverse]"]
+        parts = [f"[reverse] {self.state} [/reverse] [b]{self.config.name}[/b]", s.dataset if s else self.config.dataset,
+                 s.device if s else "…", f"{self.n_finished}/{total} trials", f"elapsed {clock_text(elapsed)}",
+                 f"ETA {clock_text(self.eta())}"]
         self.query_one("#status", Static).update("  ·  ".join(parts))
 
     def watch_state(self, state: str) -> None:

@@ -64,6 +64,9 @@ class HistoryPlot(ThrottledPlot):
         xs.append(number)
         ys.append(value if value is not None else 0.0)
         if state == "COMPLETE" and value is not None and (not self.best_y or value > self.best_y[-1]):
+            if self.best_y:  # a step, not a slope: the best holds until the trial that beats it
+                self.best_x.append(number)
+                self.best_y.append(self.best_y[-1])
             self.best_x.append(number)
             self.best_y.append(value)
         self.dirty = True
