@@ -74,6 +74,9 @@ FIELD_HELP = {
     "storage": "Optuna storage URL (empty = sqlite:///<out_dir>/<study_name>/study.db)",
     "out_dir": "where logs, saved models and summaries are written",
     "keep_best": "how many best models to keep as .keras files",
+    "patience": "early stopping: end a trial after this many epochs without a better val accuracy, keeping "
+                "its best weights (0 = off; always off in the seed protocol: test_accuracy with pruner none)",
+    "mixed_precision": "train in float16 with float32 outputs (GPUs with tensor cores)",
 }
 
 
@@ -94,6 +97,8 @@ class StudyConfig:
     storage: str = ""
     out_dir: str = "runs"
     keep_best: int = 3
+    patience: int = 3
+    mixed_precision: bool = False
     space: list[ParamSpec] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -106,6 +111,16 @@ class StudyConfig:
     def name(self) -> str:
         """The study name, derived from model and dataset when not set."""
         return self.study_name or f"{self.model}-{Path(self.dataset).name or self.dataset}"
+
+    @property
+    def seed_protocol(self) -> bool:
+        """Tuning on the test set without pruning reproduces the seed: every trial trains all its epochs."""
+        return self.objective == "test_accuracy" and self.pruner == "none"
+
+    @property
+    def early_stopping_patience(self) -> int:
+        """The patience in force: 0 (off) in the seed protocol."""
+        return 0 if self.seed_protocol else self.patience
 
     @property
     def run_dir(self) -> Path:
@@ -201,6 +216,9 @@ def validate(config: StudyConfig) -> StudyConfig:
     _check_number("seed", config.seed, integer=True, minimum=0)
     _check_number("subset", config.subset, integer=True, minimum=0)
     _check_number("keep_best", config.keep_best, integer=True, minimum=0)
+    _check_number("patience", config.patience, integer=True, minimum=0)
+    if not isinstance(config.mixed_precision, bool):
+        raise ConfigError(f"mixed_precision: expected true or false, got {config.mixed_precision!r}")
     for key in ("dataset", "study_name", "storage", "out_dir"):
         if not isinstance(getattr(config, key), str):
             raise ConfigError(f"{key}: expected a string, got {getattr(config, key)!r}")

@@ -9,6 +9,11 @@ import keras
 NUM_CLASSES = 10
 
 
+def _output() -> keras.layers.Dense:
+    """The softmax layer; float32 even under mixed precision, for a numerically stable loss."""
+    return keras.layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32")
+
+
 def _compile(model: keras.Model, params: dict[str, Any]) -> keras.Model:
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=params.get("learning_rate", 0.001)),
@@ -23,7 +28,7 @@ def build_mlp(params: dict[str, Any], input_shape: tuple[int, ...]) -> keras.Mod
     layers = [keras.Input(shape=input_shape), keras.layers.Flatten()]
     for i in range(params["layer_num"]):
         layers.append(keras.layers.Dense(int(params["first_layer_unit"] / 2**i), activation="relu"))
-    layers.append(keras.layers.Dense(NUM_CLASSES, activation="softmax"))
+    layers.append(_output())
     return _compile(keras.Sequential(layers), params)
 
 
@@ -37,7 +42,7 @@ def build_cnn(params: dict[str, Any], input_shape: tuple[int, ...]) -> keras.Mod
     layers += [
         keras.layers.Flatten(),
         keras.layers.Dropout(params.get("dropout", 0.5)),
-        keras.layers.Dense(NUM_CLASSES, activation="softmax"),
+        _output(),
     ]
     return _compile(keras.Sequential(layers), params)
 

@@ -111,7 +111,10 @@ class StudyRunner:
         from engine.keeper import ModelKeeper
         from engine.training import PreparedData
 
+        from engine.device import configure_gpus
+
         config = self.config
+        configure_gpus()  # memory growth, before anything else touches the GPU
         dataset = load_dataset(config.dataset, config.subset)
         if dataset.note:
             log.info(dataset.note)
@@ -185,7 +188,8 @@ class StudyRunner:
         self.emit(TrialStarted(trial.number, params, int(all_params["epochs"])))
         try:
             result = train_trial(trial, config.model, all_params, self._data, config.seed, self.emit,
-                                 self._stop_now, prune=config.pruner != "none")
+                                 self._stop_now, prune=config.pruner != "none",
+                                 patience=config.early_stopping_patience, mixed_precision=config.mixed_precision)
         except TrialFailed as exc:
             trial.set_user_attr("error", str(exc))
             log.warning("trial %d failed: %s", trial.number, exc)

@@ -14,6 +14,7 @@ import optuna
 from optuna_integration.keras import KerasPruningCallback
 
 from engine.data import NUM_CLASSES, Dataset
+from engine.device import gpu_peak_mb, reset_gpu_peak, set_mixed_precision
 from engine.errors import StopNow, TrialFailed
 from engine.events import EpochEnded
 from engine.models import build_model
@@ -72,14 +73,22 @@ class TrialResult:
 
 def train_trial(trial: optuna.Trial, model_type: str, params: dict[str, Any], data: PreparedData,
                 seed: int, emit: Callable[[Any], None], stop_now: threading.Event,
-                prune: bool) -> TrialResult:
-    """Build, fit and evaluate one model; the curve and the reason of any failure go on the trial."""
+                prune: bool, patience: int = 0, mixed_precision: bool = False) -> TrialResult:
+    """Build, fit and evaluate one model; the curve and the reason of any failure go on the trial.
+
+    With patience, training ends after that many epochs without a better val accuracy and the best
+    epoch's weights are restored: `epochs` becomes a ceiling, and the trial's val accuracy is its best."""
     keras.backend.clear_session(free_memory=False)  # Optuna's gc_after_trial collects once per trial
+    set_mixed_precision(mixed_precision)  # after clear_session, which resets Keras' global dtype policy
     keras.utils.set_random_seed(seed + trial.number)
+    reset_gpu_peak()
     callback = TrialCallback(trial.number, emit, stop_now)
     callbacks: list[keras.callbacks.Callback] = [callback]
     if prune:
         callbacks.append(KerasPruningCallback(trial, "val_accuracy"))
+    if patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience,
+                                                       restore_best_weights=True))
     try:
         model = build_model(model_type, params, data.input_shape)
         model.fit(data.x_train, data.y_train, batch_size=params["batch_size"], epochs=params["epochs"],
@@ -96,7 +105,12 @@ def train_trial(trial: optuna.Trial, model_type: str, params: dict[str, Any], da
     finally:
         trial.set_user_attr("curve", callback.curve)
         trial.set_user_attr("epochs_trained", len(callback.curve))
-    return TrialResult(model, callback.curve[-1] if callback.curve else math.nan, float(test_accuracy))
+        peak = gpu_peak_mb()
+        if peak is not None:
+            trial.set_user_attr("gpu_peak_mb", round(peak, 1))
+    curve = callback.curve
+    val_accuracy = (max(curve) if patience else curve[-1]) if curve else math.nan
+    return TrialResult(model, val_accuracy, float(test_accuracy))
 
 
 def describe_error(exc: BaseException) -> str:

@@ -154,3 +154,40 @@ def test_resume_keeps_trials_and_fails_stale_ones(tmp_path):
     again = Recorder()
     assert StudyRunner(config, emit=again).run().reason.startswith("the study already has 3 finished trials")
     assert not again.of(TrialStarted)
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path):
+    config = fix(tiny_config(tmp_path, n_trials=1, patience=1), epochs=40, first_layer_unit=8)
+    recorder = Recorder()
+    StudyRunner(config, emit=recorder).run()
+    trial = recorder.of(TrialFinished)[0]
+    assert trial.epochs_trained < 40  # epochs is a ceiling: the trial stopped on a plateau
+    assert trial.value == trial.val_accuracy == max(trial.curve)  # the best epoch's weights were restored
+
+
+def test_seed_protocol_trains_every_epoch(tmp_path):
+    config = fix(tiny_config(tmp_path, n_trials=1, patience=1, objective="test_accuracy", pruner="none"),
+                 epochs=6, first_layer_unit=8)
+    assert config.seed_protocol and config.early_stopping_patience == 0
+    recorder = Recorder()
+    StudyRunner(config, emit=recorder).run()
+    assert recorder.of(TrialFinished)[0].epochs_trained == 6
+
+
+def test_mixed_precision_keeps_float32_outputs(tmp_path):
+    import keras
+
+    from engine.models import build_cnn
+
+    config = tiny_config(tmp_path, model="cnn", n_trials=1, mixed_precision=True)
+    recorder = Recorder()
+    StudyRunner(config, emit=recorder).run()
+    try:
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+        assert recorder.of(TrialFinished)[0].state == "COMPLETE"
+        model = build_cnn({"k": 3, "layer_num": 1, "first_layer_unit": 4}, (28, 28, 1))
+        assert model.layers[0].compute_dtype == "float16" and model.layers[0].variable_dtype == "float32"
+        assert model.layers[-1].compute_dtype == "float32"
+        assert model(np.zeros((1, 28, 28, 1), dtype="float32")).dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -12,7 +12,8 @@ COMMANDS = ("run", "export", "init-config")
 # flag dest -> StudyConfig field
 FLAG_FIELDS = {"model": "model", "dataset": "dataset", "trials": "n_trials", "timeout": "timeout",
                "sampler": "sampler", "pruner": "pruner", "seed": "seed", "objective": "objective",
-               "subset": "subset", "storage": "storage", "study_name": "study_name", "out": "out_dir"}
+               "subset": "subset", "storage": "storage", "study_name": "study_name", "out": "out_dir",
+               "patience": "patience", "mixed_precision": "mixed_precision"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -39,6 +40,9 @@ def study_options() -> argparse.ArgumentParser:
     opts.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: SQLite in the run folder)")
     opts.add_argument("--study-name", metavar="NAME")
     opts.add_argument("--out", metavar="DIR", help="output folder (default: runs)")
+    opts.add_argument("--patience", type=int, metavar="N",
+                      help="early stopping patience in epochs (0 = off; off in the seed protocol)")
+    opts.add_argument("--mixed-precision", action="store_true", default=None, help="float16 training on a GPU")
     opts.add_argument("--export", metavar="FILE.md", help="also write the Markdown summary here")
     return opts
 

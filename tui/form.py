@@ -11,7 +11,7 @@ from engine.config import config_from_dict
 
 MAX_ERRORS = 30
 # form fields holding numbers: field -> int or float
-NUMBER_FIELDS = {"subset": int, "n_trials": int, "timeout": float, "seed": int}
+NUMBER_FIELDS = {"subset": int, "n_trials": int, "timeout": float, "seed": int, "patience": int}
 TEXT_FIELDS = ("study_name", "storage", "out_dir")
 CHOICE_FIELDS = ("model", "sampler", "pruner", "objective")
 
@@ -64,6 +64,7 @@ def spec_data(name: str, fields: dict[str, Any]) -> dict[str, Any]:
 def form_to_data(values: dict[str, Any], space: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
     """Form text -> config data; fields whose text cannot be parsed come back as errors instead."""
     data: dict[str, Any] = {key: values[key] for key in CHOICE_FIELDS + TEXT_FIELDS}
+    data["mixed_precision"] = bool(values["mixed_precision"])
     errors: dict[str, str] = {}
     data["dataset"] = values["path"].strip() if values["dataset"] == "path" else values["dataset"]
     if values["dataset"] == "path":

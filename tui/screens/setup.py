@@ -79,10 +79,15 @@ class SetupScreen(Screen):
                 yield field("Sampler", Select([(s, s) for s in SAMPLERS], value=c.sampler, allow_blank=False, compact=True,
                                               id="sampler"), "sampler")
                 yield field("Seed", Input(str(c.seed), type="integer", compact=True, id="seed"), "seed")
+            with Horizontal(classes="fields"):
                 yield field("Pruner", Select([(p, p) for p in PRUNERS], value=c.pruner, allow_blank=False, compact=True,
                                              id="pruner"), "pruner")
                 yield field("Objective", Select([(o, o) for o in OBJECTIVES], value=c.objective,
                                                 allow_blank=False, compact=True, id="objective"), "objective")
+                yield field("Early stop (epochs)", Input(str(c.patience), type="integer", compact=True,
+                                                         id="patience"), "patience")
+                yield field("Precision", Checkbox("mixed fp16", c.mixed_precision, id="mixed_precision"),
+                            "mixed_precision")
             with Horizontal(classes="fields"):
                 yield field("Study name", Input(c.study_name, compact=True, id="study_name", placeholder="<model>-<dataset>"),
                             "study_name")
@@ -108,8 +113,9 @@ class SetupScreen(Screen):
     def form_values(self) -> dict[str, Any]:
         values = {key: self.query_one(f"#{key}", Select).value for key in ("model", "dataset", "sampler",
                                                                               "pruner", "objective")}
-        for key in ("path", "subset", "n_trials", "timeout", "seed", "study_name", "storage", "out_dir"):
+        for key in ("path", "subset", "n_trials", "timeout", "seed", "patience", "study_name", "storage", "out_dir"):
             values[key] = self.query_one(f"#{key}", Input).value
+        values["mixed_precision"] = self.query_one("#mixed_precision", Checkbox).value
         return values
 
     def space_fields(self) -> dict[str, dict[str, Any]]:
