@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gc
 import logging
 import math
 import platform
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import optuna
@@ -43,16 +45,25 @@ def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def open_study(config: StudyConfig) -> optuna.Study:
-    """Create the study or load it (so the same command resumes); storage errors name the storage."""
+@contextlib.contextmanager
+def opened_study(config: StudyConfig) -> Iterator[optuna.Study]:
+    """Create the study or load it (so the same command resumes); storage errors name the storage.
+
+    The runner owns the storage it opens and disposes its connection pool at the end: a process that runs
+    many studies (the app, a benchmark) would otherwise keep every SQLite connection and its cache."""
     if not config.storage:
         config.run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return optuna.create_study(study_name=config.name, storage=config.storage_url, direction="maximize",
-                                   sampler=make_sampler(config), pruner=make_pruner(config), load_if_exists=True)
+        storage = optuna.storages.RDBStorage(config.storage_url)
+        study = optuna.create_study(study_name=config.name, storage=storage, direction="maximize",
+                                    sampler=make_sampler(config), pruner=make_pruner(config), load_if_exists=True)
     except Exception as exc:  # SQLAlchemy/driver errors: a bad URL, a missing driver, an unreachable server
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"storage: cannot open {config.storage_url!r}: {reason}") from None
+    try:
+        yield study
+    finally:
+        storage.engine.dispose()
 
 
 def trial_finished_event(trial: FrozenTrial) -> TrialFinished:
@@ -75,6 +86,15 @@ def environment() -> dict[str, str]:
 
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
             "optuna": optuna.__version__, "device": device_name(), "host": platform.node()}
+
+
+@functools.cache
+def freeze_imports() -> None:
+    """Once per process, after TensorFlow and Keras are imported: move their objects (which live as long as the
+    process) out of the collector's way, so the per-trial gc.collect() (gc_after_trial) walks only new objects.
+    Only once: objects frozen are never collected, so a run's own objects must not be."""
+    gc.collect()
+    gc.freeze()
 
 
 class StudyRunner:
@@ -100,13 +120,14 @@ class StudyRunner:
         """Run the study to its end; user errors raise ConfigError/DatasetError after an EngineError event."""
         with log_to_file(self.config.run_dir / "tunedeck.log") as log_path:
             try:
-                return self._run(str(log_path))
+                with opened_study(self.config) as study:
+                    return self._run(study, str(log_path))
             except Exception as exc:
                 log.exception("engine error")
                 self.emit(EngineError(str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"))
                 raise
 
-    def _run(self, log_path: str) -> StudyFinished:
+    def _run(self, study: optuna.Study, log_path: str) -> StudyFinished:
         from engine.data import load_dataset
         from engine.keeper import ModelKeeper
         from engine.training import PreparedData
@@ -115,18 +136,14 @@ class StudyRunner:
 
         config = self.config
         configure_gpus()  # memory growth, before anything else touches the GPU
+        env = environment()
+        freeze_imports()
         dataset = load_dataset(config.dataset, config.subset)
         if dataset.note:
             log.info(dataset.note)
         self._data = PreparedData.from_dataset(dataset)
-        study = open_study(config)
-        env = environment()
         study.set_user_attr("config", config.to_dict())
         study.set_user_attr("environment", env)
-        # TensorFlow, Keras and the data are loaded now and live as long as the process: move them out of the
-        # collector's way so the per-trial gc.collect() (gc_after_trial) walks only the trial's garbage.
-        gc.collect()
-        gc.freeze()
         self._fail_stale_trials(study)
 
         done = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,25 @@ class TrialCallback(keras.callbacks.Callback):
                              float(logs.get("val_loss", math.nan)), val_accuracy, tuple(self.curve)))
 
 
+@contextlib.contextmanager
+def released_custom_gradients() -> Iterator[None]:
+    """Drop the gradient functions TensorFlow registered while the block ran.
+
+    Each trace of Keras' train and test steps goes through tf.distribute's all_reduce, whose custom
+    gradient TensorFlow adds to a global registry and never removes; each entry keeps its traced graph
+    alive (about 6 MB a trial, measured by bench/memory.py). Once a trial's model is trained and
+    evaluated nothing traces its gradients again, so its entries can go."""
+    from tensorflow.python.framework import ops
+
+    registry = ops._gradient_registry._registry
+    before = set(registry)
+    try:
+        yield
+    finally:
+        for key in [key for key in registry if key not in before and key.startswith("CustomGradient")]:
+            del registry[key]
+
+
 @dataclass(frozen=True)
 class TrialResult:
     model: keras.Model
@@ -90,10 +110,7 @@ def train_trial(trial: optuna.Trial, model_type: str, params: dict[str, Any], da
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience,
                                                        restore_best_weights=True))
     try:
-        model = build_model(model_type, params, data.input_shape)
-        model.fit(data.x_train, data.y_train, batch_size=params["batch_size"], epochs=params["epochs"],
-                  validation_split=0.1, verbose=0, callbacks=callbacks)
-        _, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0)
+        model, test_accuracy = fit_and_evaluate(model_type, params, data, callbacks)
     except optuna.TrialPruned:
         raise
     except StopNow:
@@ -110,7 +127,18 @@ def train_trial(trial: optuna.Trial, model_type: str, params: dict[str, Any], da
             trial.set_user_attr("gpu_peak_mb", round(peak, 1))
     curve = callback.curve
     val_accuracy = (max(curve) if patience else curve[-1]) if curve else math.nan
-    return TrialResult(model, val_accuracy, float(test_accuracy))
+    return TrialResult(model, val_accuracy, test_accuracy)
+
+
+def fit_and_evaluate(model_type: str, params: dict[str, Any], data: PreparedData,
+                     callbacks: list[keras.callbacks.Callback]) -> tuple[keras.Model, float]:
+    """Build and train one model as the seed does (validation_split=0.1); its test accuracy."""
+    with released_custom_gradients():
+        model = build_model(model_type, params, data.input_shape)
+        model.fit(data.x_train, data.y_train, batch_size=params["batch_size"], epochs=params["epochs"],
+                  validation_split=0.1, verbose=0, callbacks=callbacks)
+        _, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0)
+    return model, float(test_accuracy)
 
 
 def describe_error(exc: BaseException) -> str:
