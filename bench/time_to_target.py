@@ -70,10 +70,11 @@ def seed_protocol(model_type: str, data: PreparedData, epochs: tuple[int, int, i
 
 
 def tunedeck_defaults(model_type: str, dataset: str, subset: int, epochs: tuple[int, int, int], budget: float,
-                      out_dir: str) -> list[tuple[float, int, float]]:
-    """tunedeck's default study over the same space, for `budget` seconds. Same point format (complete trials)."""
+                      out_dir: str, **overrides) -> list[tuple[float, int, float]]:
+    """tunedeck's default study over the same space, for `budget` seconds. Same point format (complete trials).
+    `overrides` change settings (to measure a lever against the defaults)."""
     config = StudyConfig(model=model_type, dataset=dataset, subset=subset, n_trials=1000, timeout=budget,
-                         out_dir=out_dir, study_name="defaults", keep_best=0)
+                         out_dir=out_dir, study_name="defaults", keep_best=0, **overrides)
     config.param("epochs").low, config.param("epochs").high, config.param("epochs").step = epochs
     points: list[tuple[float, int, float]] = []
     trained = 0
@@ -108,6 +109,8 @@ def main() -> None:
     parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
     parser.add_argument("--dataset", default="mnist-5k")
     parser.add_argument("--target", type=float, default=None, help="default: (a)'s final best - 0.002")
+    parser.add_argument("--patience", type=int, default=None, help="override (b)'s early-stopping patience")
+    parser.add_argument("--pruner", choices=("median", "hyperband", "none"), default=None, help="override (b)'s pruner")
     args = parser.parse_args()
     subset, epochs = (2000, (2, 10, 2)) if args.quick else (0, (5, 50, 5))
     data = PreparedData.from_dataset(load_dataset(args.dataset, subset))
@@ -117,13 +120,15 @@ def main() -> None:
     target = args.target if args.target is not None else seed_best - 0.002
     print(f"(a) seed protocol: {seed_total:.1f} s, {seed_points[-1][1]} epochs, best test accuracy {seed_best:.4f}")
     with tempfile.TemporaryDirectory() as out_dir:
-        ours = tunedeck_defaults(args.model, args.dataset, subset, epochs, seed_total, out_dir)
+        overrides = {key: value for key, value in (("patience", args.patience), ("pruner", args.pruner))
+                     if value is not None}
+        ours = tunedeck_defaults(args.model, args.dataset, subset, epochs, seed_total, out_dir, **overrides)
     print(f"(b) tunedeck defaults: {len(ours)} complete trials, best test accuracy "
           f"{max((p[2] for p in ours), default=float('nan')):.4f}")
     (a_s, a_e), (b_s, b_e) = reach(seed_points, target), reach(ours, target)
     print(json.dumps({
         "bench": "time_to_target", "model": args.model, "dataset": data_name(args.dataset, subset),
-        "target": round(target, 4),
+        "target": round(target, 4), "overrides": overrides,
         "seed": {"time_to_target_s": round(a_s, 1), "epochs_to_target": a_e, "total_s": round(seed_total, 1),
                  "total_epochs": seed_points[-1][1], "final_best": round(seed_best, 4)},
         "tunedeck": {"time_to_target_s": None if b_s is None else round(b_s, 1), "epochs_to_target": b_e,

@@ -32,11 +32,22 @@ class ThrottledPlot(PlotextPlot):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.dirty = True
+        self.version = 0
+        self._rendered: tuple[tuple, object] | None = None
+
+    def render(self):
+        """The plot, rebuilt only when its data, size or theme changed: a repaint caused by another
+        widget (the table growing) would otherwise rebuild every plot on every frame."""
+        key = (self.version, self.size, self.app.theme)
+        if self._rendered is None or self._rendered[0] != key:
+            self._rendered = (key, super().render())
+        return self._rendered[1]
 
     def redraw_if_dirty(self) -> None:
         if not self.dirty:
             return
         self.dirty = False
+        self.version += 1
         self.plt.clear_data()
         self.plt.clear_figure()
         self.plt.title(self.title)
