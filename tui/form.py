@@ -100,10 +100,7 @@ def check_form(values: dict[str, Any], space: dict[str, dict[str, Any]]) -> tupl
     """The config the form describes, or None with every field's error (field -> message)."""
     data, errors = form_to_data(values, space)
     for name in [field for field in errors if field in data]:
-        del data[name]
-    for field in errors:
-        if field.startswith("space."):
-            data["space"].pop(field.split(".")[1], None)
+        del data[name]  # validate the rest with that field's default
     for _ in range(MAX_ERRORS):
         try:
             config = config_from_dict(data)
