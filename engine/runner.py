@@ -129,10 +129,9 @@ class StudyRunner:
 
     def _run(self, study: optuna.Study, log_path: str) -> StudyFinished:
         from engine.data import load_dataset
+        from engine.device import configure_gpus
         from engine.keeper import ModelKeeper
         from engine.training import PreparedData
-
-        from engine.device import configure_gpus
 
         config = self.config
         configure_gpus()  # memory growth, before anything else touches the GPU
