@@ -44,7 +44,8 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _fmt(value: Any) -> str:
+def number_text(value: Any) -> str:
+    """An accuracy or objective value as shown everywhere: 4 decimals, "-" when missing."""
     return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
@@ -101,9 +102,9 @@ def render_report(study: optuna.Study) -> str:
     if not complete:
         return "\n".join(out + ["No trial has completed yet.", ""])
     best = study.best_trial
-    out += ["## Best trial", "", f"Trial {best.number}: objective {_fmt(best.value)}, "
-            f"val accuracy {_fmt(best.user_attrs.get('val_accuracy'))}, "
-            f"test accuracy {_fmt(best.user_attrs.get('test_accuracy'))}.", "",
+    out += ["## Best trial", "", f"Trial {best.number}: objective {number_text(best.value)}, "
+            f"val accuracy {number_text(best.user_attrs.get('val_accuracy'))}, "
+            f"test accuracy {number_text(best.user_attrs.get('test_accuracy'))}.", "",
             table(["parameter", "value"], [[k, v] for k, v in {**best.user_attrs.get("fixed_params", {}),
                                                                **best.params}.items()]), ""]
     out += _top_table(complete)
@@ -117,7 +118,7 @@ def render_report(study: optuna.Study) -> str:
 def _top_table(complete: list[FrozenTrial]) -> list[str]:
     top = sorted(complete, key=lambda t: t.value, reverse=True)[:TOP_N]
     names = list(dict.fromkeys(name for t in top for name in t.params))
-    rows = [[t.number, _fmt(t.value), _fmt(t.user_attrs.get("val_accuracy")), _fmt(t.user_attrs.get("test_accuracy")),
+    rows = [[t.number, number_text(t.value), number_text(t.user_attrs.get("val_accuracy")), number_text(t.user_attrs.get("test_accuracy")),
              *[t.params.get(name, "-") for name in names],
              _seconds(t.duration.total_seconds()) if t.duration else "-"] for t in top]
     header = ["trial", "value", "val acc", "test acc", *names, "time"]

@@ -11,14 +11,13 @@ import platform
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from engine.config import StudyConfig, validate
 from engine.errors import ConfigError, TrialFailed
-from engine.events import (BestChanged, EngineError, ImportancesUpdated, StudyFinished, StudyStarted,
+from engine.events import (BestChanged, EngineError, Event, ImportancesUpdated, StudyFinished, StudyStarted,
                            TrialFinished, TrialStarted)
 from engine.logs import log_to_file
 from engine.space import fixed_params, suggest
@@ -100,7 +99,7 @@ def freeze_imports() -> None:
 class StudyRunner:
     """Runs one study: `run()` blocks (call it from a thread); `stop()` is thread-safe."""
 
-    def __init__(self, config: StudyConfig, emit: Callable[[Any], None] | None = None) -> None:
+    def __init__(self, config: StudyConfig, emit: Callable[[Event], None] | None = None) -> None:
         self.config = validate(config)
         self.emit = emit or (lambda event: None)
         self._stop_after_trial = threading.Event()

@@ -14,13 +14,10 @@ from rich.table import Table
 from engine import (BestChanged, ConfigError, DatasetError, EngineError, EpochEnded, StudyConfig, StudyFinished, StudyRunner, StudyStarted,
                     TrialFinished, TrialStarted)
 from engine.logs import native_stderr_to
+from engine.report import number_text
+from tui.formatting import state_markup
 
 LAST_TRIALS = 6
-STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 class RunDisplay:
@@ -65,10 +62,10 @@ class RunDisplay:
         for column in ("trial", "state", "value", "test acc", "time", "params / error"):
             table.add_column(column)
         for t in self.last:
-            table.add_row(str(t.number), f"[{STATE_STYLE.get(t.state, '')}]{t.state}", _num(t.value),
-                          _num(t.test_accuracy), f"{t.duration:.1f}s", t.error or str(t.params))
+            table.add_row(str(t.number), state_markup(t.state), number_text(t.value),
+                          number_text(t.test_accuracy), f"{t.duration:.1f}s", t.error or str(t.params))
         best = (f"[bold]best[/]: {self.best.value:.4f} (trial {self.best.number}, test accuracy "
-                f"{_num(self.best.test_accuracy)}) {self.best.params}" if self.best else "best: -")
+                f"{number_text(self.best.test_accuracy)}) {self.best.params}" if self.best else "best: -")
         return Group(self.progress, best, self.status, table, *self.messages)
 
 

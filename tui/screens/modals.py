@@ -11,6 +11,7 @@ from textual.widgets import Button, Label, Markdown, Static, TextArea
 from textual_plotext import PlotextPlot
 
 from engine import TrialFinished
+from engine.report import number_text
 
 MODAL_CSS = """
 {name} {{ align: center middle; }}
@@ -82,13 +83,9 @@ class TrialDetailScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         t = self.trial
-
-        def num(value: float | None) -> str:
-            return "-" if value is None else f"{value:.4f}"
-
         with Vertical():
-            yield Label(f"[b]Trial {t.number}[/b]  {t.state}  value {num(t.value)}  val acc {num(t.val_accuracy)}"
-                        f"  test acc {num(t.test_accuracy)}  {t.duration:.1f}s  {t.epochs_trained} epochs")
+            yield Label(f"[b]Trial {t.number}[/b]  {t.state}  value {number_text(t.value)}  val acc {number_text(t.val_accuracy)}"
+                        f"  test acc {number_text(t.test_accuracy)}  {t.duration:.1f}s  {t.epochs_trained} epochs")
             if t.error:
                 yield Static(f"[red]{t.error}[/red]")
             yield PlotextPlot(id="curve")

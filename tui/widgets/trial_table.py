@@ -6,18 +6,10 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from engine import BestChanged, TrialFinished, TrialStarted
+from engine.report import number_text
+from tui.formatting import state_markup
 
-STATE_STYLE = {"RUNNING": "cyan", "COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}
 BEST_MARK = "[b yellow]★[/]"
-
-
-def state_cell(state: str) -> str:
-    """Markup, not a rich Text: plain strings are not tracked by the garbage collector (10,000s of rows)."""
-    return f"[{STATE_STYLE.get(state, 'default')}]{state}[/]"
-
-
-def number_text(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 class TrialTable(DataTable):
@@ -34,7 +26,6 @@ class TrialTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.param_names: tuple[str, ...] = ()
         self.best_key: str | None = None
-        self.values: dict[str, float] = {}
         self.pending: list[TrialStarted | TrialFinished | BestChanged] = []
 
     def push(self, event: TrialStarted | TrialFinished | BestChanged) -> None:
@@ -57,7 +48,6 @@ class TrialTable(DataTable):
         self.clear(columns=True)
         self.param_names = names
         self.best_key = None
-        self.values.clear()
         # Fixed widths: updating a cell of an auto-width column re-measures the whole column (O(rows)).
         self.add_column(" ", key="best", width=1)
         for label, key, width in (("#", "number", 5), ("state", "state", 8), ("value", "value", 6),
@@ -72,12 +62,12 @@ class TrialTable(DataTable):
     def trial_started(self, event: TrialStarted) -> None:
         key = str(event.number)
         if key not in self.rows:
-            self.add_row("", event.number, state_cell("RUNNING"), "-", "-", "-",
+            self.add_row("", event.number, state_markup("RUNNING"), "-", "-", "-",
                          *self._param_cells(event.params), key=key)
 
     def trial_finished(self, event: TrialFinished) -> None:
         key = str(event.number)
-        cells = {"state": state_cell(event.state),
+        cells = {"state": state_markup(event.state),
                  "value": number_text(event.value), "test": number_text(event.test_accuracy),
                  "time": f"{event.duration:.1f}s"}
         if key not in self.rows:
@@ -85,8 +75,6 @@ class TrialTable(DataTable):
         else:
             for column, value in cells.items():
                 self.update_cell(key, column, value)
-        if event.state == "COMPLETE" and event.value is not None:
-            self.values[key] = event.value
 
     def mark_best(self, number: int) -> None:
         key = str(number)
