@@ -249,3 +249,33 @@ async def test_default_space_key_resets_edits(tmp_path):
         await pilot.press("ctrl+d")
         await pilot.pause()
         assert rows(app)["epochs"]["high"] == "50" and not app.screen.errors
+
+
+async def test_resumed_study_counts_replayed_trials_once(tmp_path):
+    """The engine announces 2 earlier finished trials, then replays them: 2/5, not 4/5."""
+    from dataclasses import replace
+
+    from tui_fakes import started, trial_events
+
+    script = [replace(started(), n_finished=2)] + trial_events(0, "COMPLETE", 0.9, (0.9,))[-1:] \
+        + trial_events(1, "PRUNED", 0.5, (0.5,))[-1:]
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=factory(script=script, hold=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.query_one(TrialTable).row_count == 2)
+        assert "2/5 trials" in str(app.screen.query_one("#status").render())
+        app.screen.runner.stop()
+
+
+def test_headless_display_counts_replayed_trials_once():
+    from dataclasses import replace
+
+    from tui_fakes import started, trial_events
+
+    from tui.headless import RunDisplay
+
+    display = RunDisplay()
+    for event in [replace(started(), n_finished=2)] + trial_events(0, "COMPLETE", 0.9, (0.9,))[-1:] \
+            + trial_events(1, "PRUNED", 0.5, (0.5,))[-1:]:
+        display.handle(event)
+    assert display.progress.tasks[0].completed == 2

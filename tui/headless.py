@@ -37,7 +37,8 @@ class RunDisplay:
         """Engine callback; rich's Live redraws from this state on its own thread."""
         match event:
             case StudyStarted():
-                self.progress.update(self.task, total=event.n_trials, completed=event.n_finished,
+                # completed starts at 0: a resumed study's earlier trials are replayed as TrialFinished
+                self.progress.update(self.task, total=event.n_trials, completed=0,
                                      description=f"{event.study_name} on {event.dataset} ({event.device})")
                 if event.dataset_note:
                     self.messages.append(event.dataset_note)

@@ -60,8 +60,7 @@ class RunScreen(Screen):
         self.runner = runner_factory(config, emit=lambda event: self.post_message(EngineEvent(event)))
         self.started: StudyStarted | None = None
         self.trials: dict[int, TrialFinished] = {}
-        self.durations: list[float] = []
-        self.n_finished = 0
+        self.durations: list[float] = []  # of finished (complete or pruned) trials, replayed ones included
         self.start_time = self.clock()
         self.end_time: float | None = None
         self.quitting = False
@@ -119,7 +118,6 @@ class RunScreen(Screen):
         match event:
             case StudyStarted():
                 self.started = event
-                self.n_finished = event.n_finished
                 self.state = "running"
                 table.set_params(event.param_names)
                 self.write_log(f"study {event.study_name} on {event.dataset} ({event.n_train} train, "
@@ -154,7 +152,6 @@ class RunScreen(Screen):
         self.query_one(HistoryPlot).add(event.number, event.state, event.value)
         self.query_one(CurvePlot).finished(event.number, event.curve)
         if event.state != "FAIL":
-            self.n_finished += 1
             self.durations.append(event.duration)
         value = "-" if event.value is None else f"{event.value:.4f}"
         line = f"trial {event.number} {event.state} value {value} in {event.duration:.1f}s"
@@ -175,6 +172,11 @@ class RunScreen(Screen):
             self.app.exit()
 
     # --- header line -----------------------------------------------------------------
+    @property
+    def n_finished(self) -> int:
+        """Finished trials so far; a resumed study's earlier trials arrive as replayed TrialFinished events."""
+        return len(self.durations)
+
     def eta(self) -> float | None:
         if not self.durations or self.started is None or self.state not in ("running", "stopping"):
             return None
