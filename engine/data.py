@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import DatasetError
+from engine.errors import DatasetError, first_line
 
 NUM_CLASSES = 10
 BUILTIN = ("auto", "mnist", "fashion-mnist", "mnist-5k")
@@ -106,8 +106,7 @@ def _load_keras(name: str) -> Dataset:
     except Exception as exc:  # keras raises a bare Exception on a failed fetch
         where = (keras_cache_dir() / "mnist.npz" if name == "mnist"
                  else keras_cache_dir() / "fashion-mnist" / "(the four *-ubyte.gz files)")
-        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise DatasetError(f"dataset: cannot download {name} ({reason}); place it at {where}, "
+        raise DatasetError(f"dataset: cannot download {name} ({first_line(exc, 160)}); place it at {where}, "
                            f"or use --dataset mnist-5k (embedded, offline)") from None
     return _prepare(name, x_train, y_train, x_test, y_test)
 

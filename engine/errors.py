@@ -1,6 +1,12 @@
 """The engine's exceptions. User mistakes are ValueErrors whose message names the field."""
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message cut to one line for a one-line error, or its type name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
 class ConfigError(ValueError):
     """A bad config file, flag, form field or storage URL; the message names the field and what is allowed."""
 

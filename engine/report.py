@@ -10,7 +10,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from engine.config import ParamSpec
-from engine.errors import ConfigError
+from engine.errors import ConfigError, first_line
 
 TOP_N = 10
 
@@ -22,8 +22,7 @@ def load_study(storage: str, study_name: str) -> optuna.Study:
     except KeyError:
         raise ConfigError(f"study-name: no study {study_name!r} in {storage}") from None
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"storage: cannot open {storage!r}: {reason}") from None
+        raise ConfigError(f"storage: cannot open {storage!r}: {first_line(exc)}") from None
 
 
 def write_report(study: optuna.Study, path: str | Path) -> Path:

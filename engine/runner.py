@@ -16,7 +16,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from engine.config import StudyConfig, validate
-from engine.errors import ConfigError, TrialFailed
+from engine.errors import ConfigError, TrialFailed, first_line
 from engine.events import (BestChanged, EngineError, Event, ImportancesUpdated, StudyFinished, StudyStarted,
                            TrialFinished, TrialStarted)
 from engine.logs import log_to_file
@@ -57,8 +57,7 @@ def opened_study(config: StudyConfig) -> Iterator[optuna.Study]:
         study = optuna.create_study(study_name=config.name, storage=storage, direction="maximize",
                                     sampler=make_sampler(config), pruner=make_pruner(config), load_if_exists=True)
     except Exception as exc:  # SQLAlchemy/driver errors: a bad URL, a missing driver, an unreachable server
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"storage: cannot open {config.storage_url!r}: {reason}") from None
+        raise ConfigError(f"storage: cannot open {config.storage_url!r}: {first_line(exc)}") from None
     try:
         yield study
     finally:

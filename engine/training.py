@@ -16,7 +16,7 @@ from optuna_integration.keras import KerasPruningCallback
 
 from engine.data import NUM_CLASSES, Dataset
 from engine.device import gpu_peak_mb, reset_gpu_peak, set_mixed_precision
-from engine.errors import StopNow, TrialFailed
+from engine.errors import StopNow, TrialFailed, first_line
 from engine.events import EpochEnded
 from engine.models import build_model
 
@@ -143,7 +143,7 @@ def fit_and_evaluate(model_type: str, params: dict[str, Any], data: PreparedData
 
 def describe_error(exc: BaseException) -> str:
     """One line for a training error; out-of-memory is named as such."""
-    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    text = first_line(exc, 300)
     if "ResourceExhausted" in type(exc).__name__ or "OOM" in text or "out of memory" in text.lower():
         return f"out of memory: {text}"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if text == type(exc).__name__ else f"{type(exc).__name__}: {text}"
