@@ -75,7 +75,8 @@ FIELD_HELP = {
     "out_dir": "where logs, saved models and summaries are written",
     "keep_best": "how many best models to keep as .keras files",
     "patience": "early stopping: end a trial after this many epochs without a better val accuracy, keeping "
-                "its best weights (0 = off; always off in the seed protocol: test_accuracy with pruner none)",
+                "its best weights; while it is on, a range of epochs is a ceiling (its high), not searched "
+                "(0 = off; always off in the seed protocol: test_accuracy with pruner none)",
     "mixed_precision": "train in float16 with float32 outputs (GPUs with tensor cores)",
 }
 
@@ -97,7 +98,7 @@ class StudyConfig:
     storage: str = ""
     out_dir: str = "runs"
     keep_best: int = 3
-    patience: int = 3
+    patience: int = 5
     mixed_precision: bool = False
     space: list[ParamSpec] = field(default_factory=list)
 
@@ -123,6 +124,16 @@ class StudyConfig:
         return 0 if self.seed_protocol else self.patience
 
     @property
+    def trial_space(self) -> list[ParamSpec]:
+        """The space trials draw from. With early stopping in force, `epochs` is a ceiling, not a search
+        dimension: each trial trains up to the largest epochs allowed and stops when val accuracy stops
+        improving (sampling it would only cut some trials short)."""
+        if not self.early_stopping_patience:
+            return self.space
+        return [ParamSpec("epochs", "fixed", value=epochs_ceiling(spec)) if spec.name == "epochs" else spec
+                for spec in self.space]
+
+    @property
     def run_dir(self) -> Path:
         """Folder of this study's logs, models and summary."""
         return Path(self.out_dir) / self.name
@@ -144,6 +155,13 @@ class StudyConfig:
         data = {f: getattr(self, f) for f in FIELD_HELP}
         data["space"] = {spec.name: spec.to_dict() for spec in self.space}
         return data
+
+
+def epochs_ceiling(spec: ParamSpec) -> int:
+    """The most epochs a spec of `epochs` allows."""
+    if spec.kind == "fixed":
+        return int(spec.value)
+    return int(max(spec.choices) if spec.kind == "categorical" else spec.high)
 
 
 def config_from_dict(data: dict[str, Any]) -> StudyConfig:

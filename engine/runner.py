@@ -150,7 +150,7 @@ class StudyRunner:
                                    [(t.value, t.number) for t in complete])
         self.emit(StudyStarted(config.name, config.storage_url, dataset.name, dataset.note, len(dataset.y_train),
                                len(dataset.y_test), env["device"], config.n_trials, n_finished,
-                               tuple(spec.name for spec in config.space if spec.kind != "fixed"), log_path))
+                               tuple(spec.name for spec in config.trial_space if spec.kind != "fixed"), log_path))
         for trial in done:
             self._after_trial(study, trial, replay=True)
         if n_finished >= config.n_trials:
@@ -194,8 +194,8 @@ class StudyRunner:
             trial.study.stop()
             trial.set_user_attr("error", "stopped by user before training")
             raise TrialFailed("stopped by user before training")
-        params = suggest(trial, config.space)
-        fixed = fixed_params(config.space)
+        params = suggest(trial, config.trial_space)
+        fixed = fixed_params(config.trial_space)
         if fixed:
             trial.set_user_attr("fixed_params", fixed)
         all_params = {**fixed, **params}
@@ -243,7 +243,7 @@ class StudyRunner:
                 study.stop()
 
     def _update_importances(self, study: optuna.Study) -> None:
-        if sum(spec.kind != "fixed" for spec in self.config.space) == 0:
+        if all(spec.kind == "fixed" for spec in self.config.trial_space):
             return
         if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < MIN_TRIALS_FOR_IMPORTANCE:
             return

@@ -17,6 +17,20 @@ def test_defaults_are_the_seed_spaces():
     assert mlp.name == "mlp-auto" and mlp.storage_url == "sqlite:///runs/mlp-auto/study.db"
 
 
+def test_epochs_is_a_ceiling_while_early_stopping_is_on():
+    config = StudyConfig(model="mlp")
+    assert config.patience == 5 and config.early_stopping_patience == 5
+    space = {spec.name: spec for spec in config.trial_space}
+    assert (space["epochs"].kind, space["epochs"].value) == ("fixed", 50)
+    assert space["layer_num"] is config.param("layer_num")  # the rest is searched as set
+    assert config.param("epochs").kind == "int"  # the user's space is left as it was
+    config.param("epochs").kind, config.param("epochs").choices = "categorical", [10, 30, 20]
+    assert {spec.name: spec for spec in config.trial_space}["epochs"].value == 30
+    for searched in (StudyConfig(model="mlp", patience=0),
+                     StudyConfig(model="mlp", objective="test_accuracy", pruner="none")):  # the seed protocol
+        assert searched.trial_space == searched.space
+
+
 def test_toml_round_trip_with_comments(tmp_path):
     config = config_from_dict({"model": "cnn", "dataset": "mnist-5k", "n_trials": 7, "timeout": 60.5,
                                "space": {"learning_rate": {"kind": "float", "low": 1e-4, "high": 1e-2, "log": True},

@@ -157,11 +157,16 @@ def test_resume_keeps_trials_and_fails_stale_ones(tmp_path):
 
 
 def test_early_stopping_keeps_the_best_epoch(tmp_path):
-    config = fix(tiny_config(tmp_path, n_trials=1, patience=1), epochs=40, first_layer_unit=8)
+    config = fix(tiny_config(tmp_path, n_trials=1, patience=1), first_layer_unit=8)
+    epochs = config.param("epochs")
+    epochs.kind, epochs.low, epochs.high, epochs.step = "int", 5, 40, 5
     recorder = Recorder()
     StudyRunner(config, emit=recorder).run()
+    assert "epochs" not in recorder.of(StudyStarted)[0].param_names  # a ceiling, not searched
+    assert recorder.of(TrialStarted)[0].epochs == 40
     trial = recorder.of(TrialFinished)[0]
-    assert trial.epochs_trained < 40  # epochs is a ceiling: the trial stopped on a plateau
+    assert "epochs" not in trial.params
+    assert trial.epochs_trained < 40  # the trial stopped on a plateau
     assert trial.value == trial.val_accuracy == max(trial.curve)  # the best epoch's weights were restored
 
 
