@@ -88,9 +88,12 @@ def environment() -> dict[str, str]:
 
 @functools.cache
 def freeze_imports() -> None:
-    """Once per process, after TensorFlow and Keras are imported: move their objects (which live as long as the
-    process) out of the collector's way, so the per-trial gc.collect() (gc_after_trial) walks only new objects.
-    Only once: objects frozen are never collected, so a run's own objects must not be."""
+    """Once per process, before a run creates anything: import TensorFlow and Keras and move their objects
+    (which live as long as the process) out of the collector's way, so the per-trial gc.collect()
+    (gc_after_trial) walks only new objects. Frozen objects are never collected, so no run's own objects
+    (its storage, its study) may exist yet."""
+    import engine.training  # noqa: F401  (imports TensorFlow and Keras)
+
     gc.collect()
     gc.freeze()
 
@@ -116,6 +119,7 @@ class StudyRunner:
 
     def run(self) -> StudyFinished:
         """Run the study to its end; user errors raise ConfigError/DatasetError after an EngineError event."""
+        freeze_imports()
         with log_to_file(self.config.run_dir / "tunedeck.log") as log_path:
             try:
                 with opened_study(self.config) as study:
@@ -134,7 +138,6 @@ class StudyRunner:
         config = self.config
         configure_gpus()  # memory growth, before anything else touches the GPU
         env = environment()
-        freeze_imports()
         dataset = load_dataset(config.dataset, config.subset)
         if dataset.note:
             log.info(dataset.note)
