@@ -28,11 +28,15 @@ MAX_FAILURES_IN_A_ROW = 3
 MIN_TRIALS_FOR_IMPORTANCE = 3
 
 
-def make_sampler(config: StudyConfig) -> optuna.samplers.BaseSampler:
-    """Optuna's sampler for the config (TPE keeps Optuna's defaults)."""
+def make_sampler(config: StudyConfig, n_existing: int = 0) -> optuna.samplers.BaseSampler:
+    """Optuna's sampler for the config (TPE keeps Optuna's defaults).
+
+    A resumed study that already has `n_existing` trials is seeded with seed + n_existing: a sampler seeded
+    as before would draw the first trials' parameters again (TPE's random start-up trials included)."""
+    seed = config.seed + n_existing
     if config.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=config.seed)
-    return optuna.samplers.TPESampler(seed=config.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
 
 
 def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
@@ -145,6 +149,7 @@ class StudyRunner:
         study.set_user_attr("config", config.to_dict())
         study.set_user_attr("environment", env)
         self._fail_stale_trials(study)
+        study.sampler = make_sampler(config, len(study.get_trials(deepcopy=False)))
 
         done = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL))
         n_finished = sum(t.state in FINISHED for t in done)

@@ -136,6 +136,18 @@ def test_nan_loss_and_out_of_memory_are_named():
     assert describe_error(ValueError("bad shape\nmore")) == "ValueError: bad shape"
 
 
+def test_resumed_study_draws_new_parameters(tmp_path):
+    config = tiny_config(tmp_path, n_trials=1, pruner="none")
+    config.param("first_layer_unit").choices = [8, 12, 16, 20]
+    drawn = []
+    for n_trials in (1, 2, 3):  # one new trial per run, as a stopped and resumed study gets
+        config.n_trials = n_trials
+        recorder = Recorder()
+        StudyRunner(config, emit=recorder).run()
+        drawn.append(tuple(sorted(recorder.of(TrialStarted)[0].params.items())))
+    assert len(set(drawn)) > 1  # a sampler seeded as before would draw trial 0's parameters each time
+
+
 def test_resume_keeps_trials_and_fails_stale_ones(tmp_path):
     config = tiny_config(tmp_path, n_trials=2)
     StudyRunner(config).run()
