@@ -9,9 +9,10 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from engine.config import ParamSpec
+from engine.config import ParamSpec, config_from_dict, epochs_ceiling
 from engine.errors import ConfigError, first_line
 
+MIN_TRIALS_FOR_IMPORTANCE = 3  # fewer give no meaningful importances (Optuna warns)
 TOP_N = 10
 
 
@@ -92,6 +93,7 @@ def render_report(study: optuna.Study) -> str:
     if space:
         rows = [[name, spec.get("kind"), ParamSpec(name, **spec).describe()] for name, spec in space.items()]
         out += ["## Search space", "", table(["parameter", "kind", "values"], rows), ""]
+        out += _epochs_note(config)
     if env:
         out += ["## Environment", "", table(["item", "value"], [[k, v] for k, v in env.items()]), ""]
 
@@ -103,28 +105,44 @@ def render_report(study: optuna.Study) -> str:
     best = study.best_trial
     out += ["## Best trial", "", f"Trial {best.number}: objective {number_text(best.value)}, "
             f"val accuracy {number_text(best.user_attrs.get('val_accuracy'))}, "
-            f"test accuracy {number_text(best.user_attrs.get('test_accuracy'))}.", "",
+            f"test accuracy {number_text(best.user_attrs.get('test_accuracy'))}, "
+            f"{best.user_attrs.get('epochs_trained', '-')} epochs trained.", "",
             table(["parameter", "value"], [[k, v] for k, v in {**best.user_attrs.get("fixed_params", {}),
                                                                **best.params}.items()]), ""]
     out += _top_table(complete)
-    out += _importances(study)
+    out += _importances(study, len(complete))
     ordered = sorted(complete, key=lambda t: t.number)
     out += ["## Optimization history", "", "```text", history_chart(ordered), "```", ""]
     out += _timing(trials)
     return "\n".join(out)
 
 
+def _epochs_note(config: dict[str, Any]) -> list[str]:
+    """A line saying that epochs was a ceiling, when early stopping made it one."""
+    try:
+        study_config = config_from_dict(config)
+    except ConfigError:
+        return []
+    if study_config.trial_space == study_config.space:
+        return []
+    return [f"Early stopping was on (patience {study_config.patience}): `epochs` was a ceiling, not searched; "
+            f"each trial trained up to {epochs_ceiling(study_config.param('epochs'))} epochs.", ""]
+
+
 def _top_table(complete: list[FrozenTrial]) -> list[str]:
     top = sorted(complete, key=lambda t: t.value, reverse=True)[:TOP_N]
     names = list(dict.fromkeys(name for t in top for name in t.params))
     rows = [[t.number, number_text(t.value), number_text(t.user_attrs.get("val_accuracy")), number_text(t.user_attrs.get("test_accuracy")),
-             *[t.params.get(name, "-") for name in names],
+             *[t.params.get(name, "-") for name in names], t.user_attrs.get("epochs_trained", "-"),
              _seconds(t.duration.total_seconds()) if t.duration else "-"] for t in top]
-    header = ["trial", "value", "val acc", "test acc", *names, "time"]
+    header = ["trial", "value", "val acc", "test acc", *names, "epochs trained", "time"]
     return [f"## Top {len(top)} trials", "", table(header, rows), ""]
 
 
-def _importances(study: optuna.Study) -> list[str]:
+def _importances(study: optuna.Study, n_complete: int) -> list[str]:
+    if n_complete < MIN_TRIALS_FOR_IMPORTANCE:
+        return ["## Parameter importances", "", f"Not available: fewer than {MIN_TRIALS_FOR_IMPORTANCE} complete "
+                "trials.", ""]
     try:
         importances = optuna.importance.get_param_importances(study)
     except (RuntimeError, ValueError) as exc:

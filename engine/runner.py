@@ -20,12 +20,12 @@ from engine.errors import ConfigError, TrialFailed, first_line
 from engine.events import (BestChanged, EngineError, Event, ImportancesUpdated, StudyFinished, StudyStarted,
                            TrialFinished, TrialStarted)
 from engine.logs import log_to_file
+from engine.report import MIN_TRIALS_FOR_IMPORTANCE
 from engine.space import fixed_params, suggest
 
 log = logging.getLogger("tunedeck")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_FAILURES_IN_A_ROW = 3
-MIN_TRIALS_FOR_IMPORTANCE = 3
 
 
 def make_sampler(config: StudyConfig, n_existing: int = 0) -> optuna.samplers.BaseSampler:

@@ -28,6 +28,10 @@ def test_report_sections_and_valid_tables(finished_study):
         assert len(widths) == 1, block  # every row has the header's number of cells
         assert re.fullmatch(r"\|(---\|)+", block[1])
     assert "| COMPLETE | 4 |" in text and "| device | CPU |" in text
+    top = next(block for block in tables(text) if block[0].startswith("| trial | value |"))
+    column = [cell.strip() for cell in top[0].split("|")].index("epochs trained")
+    assert {row.split("|")[column].strip() for row in top[2:]} == {"1"}  # epochs is fixed at 1
+    assert "was a ceiling" not in text  # a fixed epochs is not a ceiling
     assert "\x1b[" not in text  # the text chart carries no terminal colours
     chart = text.split("```text\n")[1].split("```")[0]
     assert "best so far" in chart and len(chart.splitlines()) >= 10

@@ -11,6 +11,7 @@ from conftest import Recorder, fix, tiny_config
 from engine import (BestChanged, EpochEnded, ImportancesUpdated, StudyFinished, StudyRunner, StudyStarted, TrialFailed,
                     TrialFinished, TrialStarted)
 from engine import runner as runner_module
+from engine.report import load_study, render_report
 from engine.training import TrialCallback, describe_error
 
 
@@ -179,6 +180,10 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
     trial = recorder.of(TrialFinished)[0]
     assert "epochs" not in trial.params
     assert trial.epochs_trained < 40  # the trial stopped on a plateau
+    summary = render_report(load_study(config.storage_url, config.name))
+    assert "`epochs` was a ceiling, not searched; each trial trained up to 40 epochs" in summary
+    assert f"{trial.epochs_trained} epochs trained." in summary
+    assert "Not available: fewer than 3 complete trials." in summary
     assert trial.value == trial.val_accuracy == max(trial.curve)  # the best epoch's weights were restored
 
 

@@ -60,11 +60,12 @@ class RunDisplay:
 
     def __rich__(self) -> Group:
         table = Table(box=None, header_style="bold")
-        for column in ("trial", "state", "value", "test acc", "time", "params / error"):
+        for column in ("trial", "state", "value", "test acc", "epochs", "time", "params / error"):
             table.add_column(column)
         for t in self.last:
             table.add_row(str(t.number), state_markup(t.state), number_text(t.value),
-                          number_text(t.test_accuracy), f"{t.duration:.1f}s", t.error or str(t.params))
+                          number_text(t.test_accuracy), str(t.epochs_trained), f"{t.duration:.1f}s",
+                          t.error or str(t.params))
         best = (f"[bold]best[/]: {self.best.value:.4f} (trial {self.best.number}, test accuracy "
                 f"{number_text(self.best.test_accuracy)}) {self.best.params}" if self.best else "best: -")
         return Group(self.progress, best, self.status, table, *self.messages)

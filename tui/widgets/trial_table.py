@@ -51,7 +51,7 @@ class TrialTable(DataTable):
         # Fixed widths: updating a cell of an auto-width column re-measures the whole column (O(rows)).
         self.add_column(" ", key="best", width=1)
         for label, key, width in (("#", "number", 5), ("state", "state", 8), ("value", "value", 6),
-                                  ("test acc", "test", 8), ("time", "time", 7)):
+                                  ("test acc", "test", 8), ("epochs", "epochs", 6), ("time", "time", 7)):
             self.add_column(label, key=key, width=width)
         for name in names:
             self.add_column(name, key=f"p.{name}")
@@ -62,14 +62,14 @@ class TrialTable(DataTable):
     def trial_started(self, event: TrialStarted) -> None:
         key = str(event.number)
         if key not in self.rows:
-            self.add_row("", event.number, state_markup("RUNNING"), "-", "-", "-",
+            self.add_row("", event.number, state_markup("RUNNING"), "-", "-", "-", "-",
                          *self._param_cells(event.params), key=key)
 
     def trial_finished(self, event: TrialFinished) -> None:
         key = str(event.number)
         cells = {"state": state_markup(event.state),
                  "value": number_text(event.value), "test": number_text(event.test_accuracy),
-                 "time": f"{event.duration:.1f}s"}
+                 "epochs": str(event.epochs_trained), "time": f"{event.duration:.1f}s"}
         if key not in self.rows:
             self.add_row("", event.number, *cells.values(), *self._param_cells(event.params), key=key)
         else:
