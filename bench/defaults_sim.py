@@ -145,13 +145,13 @@ def candidates() -> list[Candidate]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1,500 examples, epochs 2..10, 25 seeds: under two minutes")
+    parser.add_argument("--quick", action="store_true", help="1,000 examples, epochs 2..8, 20 seeds: about two minutes")
     parser.add_argument("--seeds", type=int, default=None, help="sampler seeds to replay, 42 and 0..N-2 (default 50)")
     parser.add_argument("--curves", type=Path, default=None, help="recorded curves to reuse (written if missing)")
     parser.add_argument("--dataset", default="mnist-5k")
     args = parser.parse_args()
-    subset, epochs = (1500, (2, 10, 2)) if args.quick else (0, (5, 50, 5))
-    n_seeds = args.seeds or (25 if args.quick else 50)
+    subset, epochs = (1000, (2, 8, 2)) if args.quick else (0, (5, 50, 5))
+    n_seeds = args.seeds or (20 if args.quick else 50)
     path = args.curves or Path("runs") / f"curves-{args.dataset}-{subset}-{epochs[1]}.jsonl"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
