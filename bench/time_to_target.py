@@ -93,9 +93,7 @@ def tunedeck_defaults(model_type: str, dataset: str, subset: int, epochs: tuple[
 
 def reach(points: list[tuple[float, int, float]], target: float) -> tuple[float | None, int | None]:
     """Seconds and epochs at which the best test accuracy so far first reaches the target."""
-    for seconds, epochs, _ in (p for i, p in enumerate(points) if max(q[2] for q in points[: i + 1]) >= target):
-        return seconds, epochs
-    return None, None
+    return next(((seconds, epochs) for seconds, epochs, accuracy in points if accuracy >= target), (None, None))
 
 
 def best_by(points: list[tuple[float, int, float]], seconds: float) -> float | None:
