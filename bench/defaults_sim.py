@@ -55,7 +55,7 @@ def record_curves(dataset: str, subset: int, max_epochs: int, path: Path) -> Non
 
     with path.open("w") as out:
         for values in itertools.product(*SPACE.values()):
-            params = dict(zip(SPACE, values), epochs=max_epochs)
+            params = dict(zip(SPACE, values, strict=True), epochs=max_epochs)
             keras.backend.clear_session()
             keras.utils.set_random_seed(42)
             started = time.perf_counter()
@@ -175,11 +175,13 @@ def main() -> None:
             in_time = [accuracy for seconds, accuracy in ours if seconds <= seed_points[-1][0]]
             gains.append(max(in_time, default=0.0) - max(a for _, a in seed_points))
         summary[candidate.name] = {
-            "median_ratio": median if (median := round(statistics.median(ratios), 2)) < math.inf else None, "met_0.33": sum(r <= 0.33 for r in ratios),
+            "median_ratio": median if (median := round(statistics.median(ratios), 2)) < math.inf else None,
+            "met_0.33": sum(r <= 0.33 for r in ratios),
             "never": ratios.count(math.inf), "ratio_seed_42": round(ratios[0], 2) if ratios[0] < math.inf else None,
             "final_not_lower": sum(g >= 0 for g in gains), "mean_final_gain": round(statistics.mean(gains), 4)}
         s = summary[candidate.name]
-        print(f"{candidate.name:55s} ratio median {str(s['median_ratio'] or 'never'):>5}  <=0.33 in {s['met_0.33']:2d}/{len(seeds)}"
+        print(f"{candidate.name:55s} ratio median {str(s['median_ratio'] or 'never'):>5}"
+              f"  <=0.33 in {s['met_0.33']:2d}/{len(seeds)}"
               f"  never {s['never']:2d}  final >= seed's in {s['final_not_lower']:2d}  mean gain "
               f"{s['mean_final_gain']:+.4f}", flush=True)
     print(json.dumps({"bench": "defaults_sim", "dataset": args.dataset, "subset": subset, "seeds": len(seeds),

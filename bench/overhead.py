@@ -93,7 +93,8 @@ def main() -> None:
     print(json.dumps({"bench": "overhead", "dataset": data.name, "trials": n_trials, "repeats": repeats,
                       "seed_s": round(seed_s, 3), "runner_s": round(runner_s, 3),
                       "ratio": round(runner_s / seed_s, 3), "goal": 1.03,
-                      "cpu_ratio": round(statistics.median(cpu["runner"]) / statistics.median(cpu["seed"]), 3), "cpu_count": os.cpu_count(),
+                      "cpu_ratio": round(statistics.median(cpu["runner"]) / statistics.median(cpu["seed"]), 3),
+                      "cpu_count": os.cpu_count(),
                       "numpy": np.__version__}))
 
 

@@ -2,9 +2,9 @@
 
 (a) the seed's protocol, inline: TPE seed 42, 10 trials, each trained for all its sampled epochs, tuned
     on test accuracy. (b) tunedeck's defaults (median pruning, early stopping with epochs as a ceiling,
-    val accuracy) over the same search space, given (a)'s total time. For each: wall time and epochs trained until its best test
-    accuracy first reaches the target (default: (a)'s final best minus 0.002), and its best at (a)'s
-    total time. Final JSON line with the figures and the ratio (b)/(a) of the times to target.
+    val accuracy) over the same search space, given (a)'s total time. For each: wall time and epochs
+    trained until its best test accuracy first reaches the target (default: (a)'s final best minus 0.002),
+    and its best at (a)'s total time. Final JSON line with the figures and the ratio (b)/(a) of the times to target.
 Usage: python bench/time_to_target.py [--quick] [--model mlp|cnn] [--dataset NAME] [--target ACC]
 """
 

@@ -1,8 +1,9 @@
 """Stream a fake engine's 10,000 trials into the app running headless.
 
 The fake engine paces itself (default 100 trials a second, each trial's events in a burst); a real
-study runs far below one trial a second. Prints the per-event handling time (median and p99) at the start and at the end of the stream, the
-worst key-press latency during the stream, and peak memory, as a final JSON line.
+study runs far below one trial a second. Prints the per-event handling time (median and p99) at the
+start and at the end of the stream, the worst key-press latency
+during the stream, and peak memory, as a final JSON line.
 Usage: python bench/ui_stream.py [--quick] [--trials N] [--epochs E]
 """
 
@@ -18,8 +19,16 @@ import time
 
 from textual import events
 
-from engine import (BestChanged, EpochEnded, ImportancesUpdated, StudyConfig, StudyFinished, StudyStarted,
-                    TrialFinished, TrialStarted)
+from engine import (
+    BestChanged,
+    EpochEnded,
+    ImportancesUpdated,
+    StudyConfig,
+    StudyFinished,
+    StudyStarted,
+    TrialFinished,
+    TrialStarted,
+)
 from tui.app import TunedeckApp
 from tui.screens.run import RunScreen
 from tui.widgets.trial_table import TrialTable
@@ -121,7 +130,7 @@ async def measure(n_trials: int, epochs: int, rate: float) -> dict:
     finally:
         RunScreen.handle_event = original
         TrialTable.action_cursor_down = original_down
-    key_latency = [done - sent for sent, done in zip(posted, handled)]
+    key_latency = [done - sent for sent, done in zip(posted, handled, strict=False)]
     assert len(handled) == len(posted), f"{len(posted)} keys sent, {len(handled)} handled"
     elapsed = time.perf_counter() - started
     window = min(WINDOW, len(costs) // 2)

@@ -8,8 +8,16 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from engine.config import ParamSpec, StudyConfig, dump_config, load_config, save_config, validate  # noqa: E402
 from engine.errors import ConfigError, DatasetError, TrialFailed  # noqa: E402
-from engine.events import (BestChanged, EngineError, EpochEnded, ImportancesUpdated, StudyFinished,  # noqa: E402
-                           StudyStarted, TrialFinished, TrialStarted)
+from engine.events import (  # noqa: E402
+                           BestChanged,
+                           EngineError,
+                           EpochEnded,
+                           ImportancesUpdated,
+                           StudyFinished,
+                           StudyStarted,
+                           TrialFinished,
+                           TrialStarted,
+)
 from engine.runner import StudyRunner  # noqa: E402
 
 __all__ = [

@@ -206,7 +206,8 @@ def _spec_from_dict(name: str, table: Any) -> ParamSpec:
                "categorical": {"choices"}, "fixed": {"value"}}[kind]
     extra = set(table) - allowed
     if extra:
-        raise ConfigError(f"{where}.{sorted(extra)[0]}: not a field of a {kind} parameter; allowed: {', '.join(sorted(allowed))}")
+        raise ConfigError(f"{where}.{sorted(extra)[0]}: not a field of a {kind} parameter; "
+                          f"allowed: {', '.join(sorted(allowed))}")
     return ParamSpec(name, kind, **table)
 
 
@@ -217,7 +218,8 @@ def _check_choice(where: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 def _check_number(where: str, value: Any, *, integer: bool = False, minimum: float | None = None) -> None:
     ok_type = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, ok_type) or (isinstance(value, float) and not math.isfinite(value)):
+    not_finite = isinstance(value, float) and not math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, ok_type) or not_finite:
         raise ConfigError(f"{where}: expected {'an integer' if integer else 'a number'}, got {value!r}")
     if minimum is not None and value < minimum:
         raise ConfigError(f"{where}: must be >= {minimum}, got {value!r}")

@@ -62,7 +62,8 @@ def load_dataset(name: str, subset: int = 0) -> Dataset:
     data = _load_full(name)
     if subset:
         if subset >= len(data.y_train):
-            raise DatasetError(f"subset: {subset} must be smaller than the {len(data.y_train)} training examples of {data.name}")
+            raise DatasetError(f"subset: {subset} must be smaller than the {len(data.y_train)} training examples "
+                               f"of {data.name}")
         if subset < NUM_CLASSES:
             raise DatasetError(f"subset: {subset} is too small; keep at least {NUM_CLASSES} examples (one per class)")
         keep = stratified_indices(data.y_train, subset)

@@ -33,7 +33,7 @@ def build_mlp(params: dict[str, Any], input_shape: tuple[int, ...]) -> keras.Mod
 
 
 def build_cnn(params: dict[str, Any], input_shape: tuple[int, ...]) -> keras.Model:
-    """For i in 1..layer_num: Conv2D(first_layer_unit*i, k x k, same) + MaxPool(2) -> Flatten -> Dropout -> Dense(10)."""
+    """For i in 1..layer_num: Conv2D(first_layer_unit*i, k x k, same) + MaxPool(2); Flatten, Dropout, Dense(10)."""
     k = params["k"]
     layers = [keras.Input(shape=input_shape)]
     for i in range(1, params["layer_num"] + 1):

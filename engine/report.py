@@ -98,7 +98,8 @@ def render_report(study: optuna.Study) -> str:
         out += ["## Environment", "", table(["item", "value"], [[k, v] for k, v in env.items()]), ""]
 
     counts = {state.name: sum(t.state == state for t in trials) for state in TrialState}
-    out += ["## Trials", "", table(["state", "count"], [[k, v] for k, v in counts.items() if v] + [["total", len(trials)]]), ""]
+    rows = [[k, v] for k, v in counts.items() if v] + [["total", len(trials)]]
+    out += ["## Trials", "", table(["state", "count"], rows), ""]
 
     if not complete:
         return "\n".join(out + ["No trial has completed yet.", ""])
@@ -132,7 +133,8 @@ def _epochs_note(config: dict[str, Any]) -> list[str]:
 def _top_table(complete: list[FrozenTrial]) -> list[str]:
     top = sorted(complete, key=lambda t: t.value, reverse=True)[:TOP_N]
     names = list(dict.fromkeys(name for t in top for name in t.params))
-    rows = [[t.number, number_text(t.value), number_text(t.user_attrs.get("val_accuracy")), number_text(t.user_attrs.get("test_accuracy")),
+    rows = [[t.number, number_text(t.value), number_text(t.user_attrs.get("val_accuracy")),
+             number_text(t.user_attrs.get("test_accuracy")),
              *[t.params.get(name, "-") for name in names], t.user_attrs.get("epochs_trained", "-"),
              _seconds(t.duration.total_seconds()) if t.duration else "-"] for t in top]
     header = ["trial", "value", "val acc", "test acc", *names, "epochs trained", "time"]

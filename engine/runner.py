@@ -17,8 +17,16 @@ from optuna.trial import FrozenTrial, TrialState
 
 from engine.config import StudyConfig, validate
 from engine.errors import ConfigError, TrialFailed, first_line
-from engine.events import (BestChanged, EngineError, Event, ImportancesUpdated, StudyFinished, StudyStarted,
-                           TrialFinished, TrialStarted)
+from engine.events import (
+    BestChanged,
+    EngineError,
+    Event,
+    ImportancesUpdated,
+    StudyFinished,
+    StudyStarted,
+    TrialFinished,
+    TrialStarted,
+)
 from engine.logs import log_to_file
 from engine.report import MIN_TRIALS_FOR_IMPORTANCE
 from engine.space import fixed_params, suggest

@@ -26,7 +26,7 @@ def test_early_stopping_ends_on_a_plateau_and_keeps_the_best_epoch():
 def test_seed_protocol_trains_every_sampled_epoch():
     seed_protocol = Candidate("seed", StudyConfig(objective="test_accuracy", pruner="none"), search_epochs=True)
     points = replay(CURVES, seed_protocol, seed=42, epochs=(2, 10, 2), n_trials=3)
-    for (_, accuracy), before, (after, _) in zip(points, [0.0] + [p[0] for p in points], points):
+    for (_, accuracy), before, (after, _) in zip(points, [0.0] + [p[0] for p in points], points, strict=False):
         epochs = round(accuracy * 10)  # test accuracy of the last epoch trained tells how many there were
         assert after - before == 0.5 + epochs * 1.0 + 0.25
     assert time_to([(1.0, 0.2), (2.0, 0.6), (3.0, 0.9)], target=0.5) == 2.0  # the first trial at or above it

@@ -8,8 +8,17 @@ import optuna
 import pytest
 from conftest import Recorder, fix, tiny_config
 
-from engine import (BestChanged, EpochEnded, ImportancesUpdated, StudyFinished, StudyRunner, StudyStarted, TrialFailed,
-                    TrialFinished, TrialStarted)
+from engine import (
+    BestChanged,
+    EpochEnded,
+    ImportancesUpdated,
+    StudyFinished,
+    StudyRunner,
+    StudyStarted,
+    TrialFailed,
+    TrialFinished,
+    TrialStarted,
+)
 from engine import runner as runner_module
 from engine.report import load_study, render_report
 from engine.training import TrialCallback, describe_error

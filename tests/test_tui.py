@@ -1,8 +1,8 @@
 """The Textual app driven with Pilot: setup form, validation, start, run dashboard, stop/quit/export."""
 
 import pytest
-from rich.text import Text
 from conftest import fix, tiny_config
+from rich.text import Text
 from textual.widgets import Input, Log, Select
 from tui_fakes import factory
 
@@ -135,7 +135,7 @@ async def test_run_screen_shows_scripted_events(tmp_path):
         history = screen.query_one(HistoryPlot)
         assert history.points["COMPLETE"] == ([0, 1, 4], [0.91, 0.95, 0.93])
         assert history.points["PRUNED"][0] == [2] and history.points["FAIL"][0] == [3]
-        assert list(zip(history.best_x, history.best_y)) == [(0, 0.91), (1, 0.91), (1, 0.95)]
+        assert list(zip(history.best_x, history.best_y, strict=True)) == [(0, 0.91), (1, 0.91), (1, 0.95)]
         curves = screen.query_one(CurvePlot)
         assert curves.median() == pytest.approx([0.865, 0.93])  # epoch 1: 0.85 0.9 0.5 0.88; epoch 2: 0.91 0.95 0.93
         assert screen.query_one(ImportancePlot).importances["first_layer_unit"] == 0.7

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from engine import (BestChanged, EpochEnded, ImportancesUpdated, StudyFinished, StudyStarted, TrialFinished,
-                    TrialStarted)
+from engine import BestChanged, EpochEnded, ImportancesUpdated, StudyFinished, StudyStarted, TrialFinished, TrialStarted
 
 PARAMS = ("layer_num", "first_layer_unit", "batch_size")
 

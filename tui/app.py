@@ -64,7 +64,7 @@ class TunedeckApp(App):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The command palette lists every action of the current screen, with its key."""
         yield from super().get_system_commands(screen)
-        for key, binding, node in self.screen_bindings(screen):
+        for _key, binding, node in self.screen_bindings(screen):
             yield SystemCommand(binding.description, f"key: {self.get_key_display(binding)}",
                                 partial(self.call_later, self.run_action, binding.action, node))
 

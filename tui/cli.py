@@ -28,7 +28,8 @@ def study_options() -> argparse.ArgumentParser:
     opts = Parser(add_help=False)
     opts.add_argument("config", nargs="?", metavar="CONFIG.toml", help="study config file (see init-config)")
     opts.add_argument("--model", choices=("mlp", "cnn"))
-    opts.add_argument("--dataset", metavar="NAME|PATH", help="auto, mnist, fashion-mnist, mnist-5k, a .npz or an IDX dir")
+    opts.add_argument("--dataset", metavar="NAME|PATH",
+                      help="auto, mnist, fashion-mnist, mnist-5k, a .npz or an IDX dir")
     opts.add_argument("--trials", type=int, metavar="N", help="total finished trials of the study")
     opts.add_argument("--timeout", type=float, metavar="S", help="stop starting trials after S seconds")
     opts.add_argument("--sampler", choices=("tpe", "random"))

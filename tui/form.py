@@ -22,7 +22,8 @@ def parse_number(where: str, text: str, kind: type = float) -> int | float:
     try:
         value = float(text)
     except ValueError:
-        raise ConfigError(f"{where}: expected {'a whole number' if kind is int else 'a number'}, got {text!r}") from None
+        expected = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{where}: expected {expected}, got {text!r}") from None
     if kind is int and value != int(value):
         raise ConfigError(f"{where}: expected a whole number, got {text!r}")
     return int(value) if kind is int or re.fullmatch(r"[+-]?\d+", text) else value

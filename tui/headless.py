@@ -7,12 +7,30 @@ from collections import deque
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from engine import (BestChanged, ConfigError, DatasetError, EngineError, EpochEnded, StudyConfig, StudyFinished, StudyRunner, StudyStarted,
-                    TrialFinished, TrialStarted)
+from engine import (
+    BestChanged,
+    ConfigError,
+    DatasetError,
+    EngineError,
+    EpochEnded,
+    StudyConfig,
+    StudyFinished,
+    StudyRunner,
+    StudyStarted,
+    TrialFinished,
+    TrialStarted,
+)
 from engine.logs import native_stderr_to
 from engine.report import number_text
 from tui.formatting import state_markup

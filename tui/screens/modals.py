@@ -84,7 +84,8 @@ class TrialDetailScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         t = self.trial
         with Vertical():
-            yield Label(f"[b]Trial {t.number}[/b]  {t.state}  value {number_text(t.value)}  val acc {number_text(t.val_accuracy)}"
+            yield Label(f"[b]Trial {t.number}[/b]  {t.state}  value {number_text(t.value)}"
+                        f"  val acc {number_text(t.val_accuracy)}"
                         f"  test acc {number_text(t.test_accuracy)}  {t.duration:.1f}s  {t.epochs_trained} epochs")
             if t.error:
                 yield Static(f"[red]{t.error}[/red]")

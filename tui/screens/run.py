@@ -16,8 +16,17 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Log, Static
 from textual.worker import Worker, WorkerState
 
-from engine import (BestChanged, EngineError, EpochEnded, ImportancesUpdated, StudyConfig, StudyFinished,
-                    StudyStarted, TrialFinished, TrialStarted)
+from engine import (
+    BestChanged,
+    EngineError,
+    EpochEnded,
+    ImportancesUpdated,
+    StudyConfig,
+    StudyFinished,
+    StudyStarted,
+    TrialFinished,
+    TrialStarted,
+)
 from tui.messages import EngineEvent
 from tui.screens.modals import ConfirmScreen, TrialDetailScreen
 from tui.widgets.best_panel import BestPanel
@@ -186,7 +195,8 @@ class RunScreen(Screen):
         s = self.started
         elapsed = (self.end_time or self.clock()) - self.start_time
         total = s.n_trials if s else self.config.n_trials
-        parts = [f"[reverse] {self.state} [/reverse] [b]{self.config.name}[/b]", s.dataset if s else self.config.dataset,
+        parts = [f"[reverse] {self.state} [/reverse] [b]{self.config.name}[/b]",
+                 s.dataset if s else self.config.dataset,
                  s.device if s else "…", f"{self.n_finished}/{total} trials", f"elapsed {clock_text(elapsed)}",
                  f"ETA {clock_text(self.eta())}"]
         self.query_one("#status", Static).update("  ·  ".join(parts))

@@ -61,8 +61,8 @@ class SetupScreen(Screen):
         with VerticalScroll(id="form"):
             yield Label("Model and data", classes="section")
             with Horizontal(classes="fields"):
-                yield field("Model", Select([("MLP", "mlp"), ("CNN", "cnn")], value=c.model, allow_blank=False, compact=True,
-                                            id="model"), "model")
+                yield field("Model", Select([("MLP", "mlp"), ("CNN", "cnn")], value=c.model, allow_blank=False,
+                                            compact=True, id="model"), "model")
                 yield field("Dataset", Select(dataset_options(), value=PATH_OPTION if is_path else c.dataset,
                                               allow_blank=False, compact=True, id="dataset"), "dataset")
                 yield field("Path (.npz or IDX dir)", Input(c.dataset if is_path else "", compact=True, id="path",
@@ -76,8 +76,8 @@ class SetupScreen(Screen):
                 yield field("Trials", Input(str(c.n_trials), type="integer", compact=True, id="n_trials"), "n_trials")
                 yield field("Timeout (s)", Input(str(c.timeout or ""), type="number", compact=True, id="timeout",
                                                  placeholder="none"), "timeout")
-                yield field("Sampler", Select([(s, s) for s in SAMPLERS], value=c.sampler, allow_blank=False, compact=True,
-                                              id="sampler"), "sampler")
+                yield field("Sampler", Select([(s, s) for s in SAMPLERS], value=c.sampler, allow_blank=False,
+                                              compact=True, id="sampler"), "sampler")
                 yield field("Seed", Input(str(c.seed), type="integer", compact=True, id="seed"), "seed")
             with Horizontal(classes="fields"):
                 yield field("Pruner", Select([(p, p) for p in PRUNERS], value=c.pruner, allow_blank=False, compact=True,
@@ -89,10 +89,10 @@ class SetupScreen(Screen):
                 yield field("Precision", Checkbox("mixed fp16", c.mixed_precision, id="mixed_precision"),
                             "mixed_precision")
             with Horizontal(classes="fields"):
-                yield field("Study name", Input(c.study_name, compact=True, id="study_name", placeholder="<model>-<dataset>"),
-                            "study_name")
-                yield field("Storage URL", Input(c.storage, compact=True, id="storage", placeholder="SQLite in the output dir"),
-                            "storage")
+                yield field("Study name", Input(c.study_name, compact=True, id="study_name",
+                                                placeholder="<model>-<dataset>"), "study_name")
+                yield field("Storage URL", Input(c.storage, compact=True, id="storage",
+                                                 placeholder="SQLite in the output dir"), "storage")
                 yield field("Output dir", Input(c.out_dir, compact=True, id="out_dir"), "out_dir")
             yield Label("Config file", classes="section")
             with Horizontal(classes="fields"):

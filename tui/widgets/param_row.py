@@ -43,16 +43,18 @@ class ParamRow(Vertical):
         f = self.initial
         with Horizontal():
             yield Label(self.param, classes="name")
-            yield Select([(kind, kind) for kind in KINDS], value=f["kind"], allow_blank=False, compact=True, classes="kind",
-                         id=f"{self.param}-kind")
-            yield Input(f["low"], placeholder="low", restrict=NUMBER, classes="range low", compact=True, id=f"{self.param}-low")
-            yield Input(f["high"], placeholder="high", restrict=NUMBER, classes="range high", compact=True, id=f"{self.param}-high")
-            yield Input(f["step"], placeholder="step", restrict=NUMBER, classes="range step", compact=True, id=f"{self.param}-step")
+            yield Select([(kind, kind) for kind in KINDS], value=f["kind"], allow_blank=False, compact=True,
+                         classes="kind", id=f"{self.param}-kind")
+            for part in ("low", "high", "step"):
+                yield self._input(part, part, f"range {part}")
             yield Checkbox("log", f["log"], classes="range log", id=f"{self.param}-log")
-            yield Input(f["choices"], placeholder="e.g. 64, 128, 256", restrict=LIST, classes="choices",
-                        compact=True, id=f"{self.param}-choices")
-            yield Input(f["value"], placeholder="value", restrict=NUMBER, classes="value", compact=True, id=f"{self.param}-value")
+            yield self._input("choices", "e.g. 64, 128, 256", "choices", LIST)
+            yield self._input("value", "value", "value")
         yield Static("", classes="row-error")
+
+    def _input(self, part: str, placeholder: str, classes: str, restrict: str = NUMBER) -> Input:
+        return Input(self.initial[part], placeholder=placeholder, restrict=restrict, classes=classes, compact=True,
+                     id=f"{self.param}-{part}")
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if "kind" in event.select.classes:
