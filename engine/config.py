@@ -71,13 +71,20 @@ FIELD_HELP = {
     "pruner": "median | hyperband | none (prunes on per-epoch validation accuracy)",
     "objective": "val_accuracy | test_accuracy (test_accuracy reproduces the seed protocol)",
     "study_name": "Optuna study name (empty = '<model>-<dataset>')",
-    "storage": "Optuna storage URL (empty = sqlite:///<out_dir>/<study_name>/study.db)",
+    "storage": "Optuna storage URL: sqlite:///PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB or "
+               "journal:///PATH (empty = $TUNEDECK_STORAGE, $OPTUNA_STORAGE, else "
+               "sqlite:///<out_dir>/<study_name>/study.db)",
     "out_dir": "where logs, saved models and summaries are written",
     "keep_best": "how many best models to keep as .keras files",
     "patience": "early stopping: end a trial after this many epochs without a better val accuracy, keeping "
                 "its best weights; while it is on, a range of epochs is a ceiling (its high), not searched "
                 "(0 = off; always off in the seed protocol: test_accuracy with pruner none)",
     "mixed_precision": "train in float16 with float32 outputs (GPUs with tensor cores)",
+    "workers": "worker processes to start on this machine, one training each (0 = one per GPU in gpus, else 1); "
+               "more workers on other machines join with the same storage and study_name",
+    "gpus": "GPU indexes to spread the workers over, e.g. \"0,1\" (each worker sees one: CUDA_VISIBLE_DEVICES)",
+    "heartbeat": "seconds between a worker's heartbeats on an RDB storage; a trial whose worker stays silent for "
+                 "twice that becomes FAIL and is retried once by another worker",
 }
 
 
@@ -100,6 +107,9 @@ class StudyConfig:
     keep_best: int = 3
     patience: int = 5
     mixed_precision: bool = False
+    workers: int = 0
+    gpus: str = ""
+    heartbeat: int = 30
     space: list[ParamSpec] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -140,8 +150,21 @@ class StudyConfig:
 
     @property
     def storage_url(self) -> str:
-        """The Optuna storage URL, by default a SQLite file in run_dir."""
-        return self.storage or f"sqlite:///{(self.run_dir / 'study.db').as_posix()}"
+        """The Optuna storage URL: `storage`, else $TUNEDECK_STORAGE or $OPTUNA_STORAGE (a password need not be
+        on a command line or in a file), else a SQLite file in run_dir."""
+        from engine.storage import url_from_env
+
+        return self.storage or url_from_env() or f"sqlite:///{(self.run_dir / 'study.db').as_posix()}"
+
+    @property
+    def gpu_list(self) -> list[str]:
+        """The GPU indexes of `gpus`."""
+        return [gpu.strip() for gpu in self.gpus.split(",") if gpu.strip()]
+
+    @property
+    def n_workers(self) -> int:
+        """How many worker processes to start: `workers`, else one per GPU, else 1."""
+        return self.workers or len(self.gpu_list) or 1
 
     def param(self, name: str) -> ParamSpec:
         """The spec for one parameter (KeyError if absent)."""
@@ -237,15 +260,21 @@ def validate(config: StudyConfig) -> StudyConfig:
     _check_number("subset", config.subset, integer=True, minimum=0)
     _check_number("keep_best", config.keep_best, integer=True, minimum=0)
     _check_number("patience", config.patience, integer=True, minimum=0)
+    _check_number("heartbeat", config.heartbeat, integer=True, minimum=1)
+    _check_number("workers", config.workers, integer=True, minimum=0)
     if not isinstance(config.mixed_precision, bool):
         raise ConfigError(f"mixed_precision: expected true or false, got {config.mixed_precision!r}")
-    for key in ("dataset", "study_name", "storage", "out_dir"):
+    for key in ("dataset", "study_name", "storage", "out_dir", "gpus"):
         if not isinstance(getattr(config, key), str):
             raise ConfigError(f"{key}: expected a string, got {getattr(config, key)!r}")
+    if any(not gpu.isdigit() for gpu in config.gpu_list):
+        raise ConfigError(f"gpus: expected GPU indexes like 0,1,2, got {config.gpus!r}")
     if not config.dataset:
         raise ConfigError("dataset: must not be empty; use auto, mnist, fashion-mnist, mnist-5k or a path")
-    if config.storage and "://" not in config.storage:
-        raise ConfigError(f"storage: {config.storage!r} is not a storage URL; expected e.g. sqlite:///study.db or postgresql://user@host/db")
+    if config.storage:
+        from engine.storage import check_url
+
+        check_url(config.storage)
     from engine.space import check_space
 
     check_space(config.model, config.space)
@@ -285,6 +314,8 @@ def dump_config(config: StudyConfig, comments: bool = False) -> str:
 
 
 def save_config(config: StudyConfig, path: str | Path, comments: bool = False) -> None:
-    """Write the config as TOML."""
-    Path(path).write_text(dump_config(config, comments), encoding="utf-8")
+    """Write the config as TOML, atomically."""
+    from engine.files import write_text_atomically
+
+    write_text_atomically(path, dump_config(config, comments))
 

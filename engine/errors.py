@@ -1,4 +1,4 @@
-"""The engine's exceptions. User mistakes are ValueErrors whose message names the field."""
+"""The engine's exceptions. A user's mistake is a UserError whose message names the field or file."""
 
 
 def first_line(exc: BaseException, limit: int = 200) -> str:
@@ -7,16 +7,28 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
     return text.splitlines()[0][:limit] if text else type(exc).__name__
 
 
-class ConfigError(ValueError):
-    """A bad config file, flag, form field or storage URL; the message names the field and what is allowed."""
+class UserError(ValueError):
+    """Something the user can fix: the CLI prints it on one line (exit 2), the app shows it inline."""
 
 
-class DatasetError(ValueError):
+class ConfigError(UserError):
+    """A bad config file, flag or form field; the message names the field and what is allowed."""
+
+
+class DatasetError(UserError):
     """A dataset that cannot be found, downloaded or read; the message says what to do."""
+
+
+class StorageError(UserError):
+    """A storage that cannot be opened (unreachable, locked, a missing driver) or a study not found in it."""
 
 
 class TrialFailed(Exception):
     """A trial that cannot finish (NaN loss, out of memory, a broken model); Optuna marks it FAIL."""
+
+
+class TrialStopped(TrialFailed):
+    """A trial stopped on request before it finished; the message says when ("at epoch 3")."""
 
 
 class StopNow(Exception):

@@ -9,7 +9,7 @@ from typing import Any
 @dataclass(frozen=True)
 class StudyStarted:
     study_name: str
-    storage: str
+    storage: str  # masked: never a password
     dataset: str
     dataset_note: str  # why `auto` chose what it chose, or ""
     n_train: int
@@ -26,6 +26,7 @@ class TrialStarted:
     number: int
     params: dict[str, Any]
     epochs: int  # the epoch ceiling for this trial
+    worker: str = ""  # host:pid/device of the worker that runs it
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class TrialFinished:
     epochs_trained: int = 0
     error: str = ""
     curve: tuple[float, ...] = field(default=())  # per-epoch val accuracy
+    worker: str = ""
 
 
 @dataclass(frozen=True)

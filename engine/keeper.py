@@ -1,38 +1,68 @@
-"""Keep the best k trained models on disk as .keras files; delete the ones that fall out."""
+"""Keep the study's best k trained models as .keras files in one folder, shared by every worker writing there."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+import optuna
+from optuna.trial import TrialState
+
+PATTERN = "trial-*.keras"
+
 
 class ModelKeeper:
-    """Holds (value, trial number, path) of the kept models, best first."""
+    """Ranks a new model among the study's complete trials (read from storage, so every worker agrees) and
+    deletes only the files of finished trials outside the top k: a file of a trial still running on another
+    worker is never touched."""
 
-    def __init__(self, folder: Path, keep: int, existing: list[tuple[float, int]] = ()) -> None:
+    def __init__(self, folder: Path, keep: int, maximize: bool = True) -> None:
         self.folder = folder
         self.keep = keep
-        self.kept = [(value, number, self.path_for(number)) for value, number in existing
-                     if self.path_for(number).is_file()]
-        self.kept.sort(reverse=True)
+        self.maximize = maximize
 
     def path_for(self, number: int) -> Path:
         return self.folder / f"trial-{number:04d}.keras"
 
-    def wants(self, value: float) -> bool:
-        """Whether a model with this value would be kept."""
-        return self.keep > 0 and (len(self.kept) < self.keep or value > self.kept[-1][0])
-
-    def offer(self, number: int, value: float, model: Any) -> Path | None:
-        """Save the model if it ranks in the best k; return its path, or None."""
-        if not self.wants(value):
+    def offer(self, study: optuna.Study, number: int, value: float, model: Any) -> Path | None:
+        """Save the model if it ranks in the study's best k; return its path, or None. Raises OSError (and
+        whatever Keras raises) when the file cannot be written; no partial file is left."""
+        if self.keep <= 0 or model is None:
             return None
-        self.folder.mkdir(parents=True, exist_ok=True)
+        trials = study.get_trials(deepcopy=False)
+        top = self._top(trials, number, value)
+        if number not in top:
+            return None
         path = self.path_for(number)
-        model.save(path)
-        self.kept.append((value, number, path))
-        self.kept.sort(reverse=True)
-        for _, _, dropped in self.kept[self.keep:]:
-            dropped.unlink(missing_ok=True)
-        del self.kept[self.keep:]
+        save_atomically(model, path)
+        finished = {t.number for t in trials if t.state.is_finished()}
+        for old in self.folder.glob(PATTERN):
+            kept_number = _number(old)
+            if kept_number in finished and kept_number not in top:
+                old.unlink(missing_ok=True)
         return path
+
+    def _top(self, trials: list, number: int, value: float) -> set[int]:
+        ranked = [(t.value, t.number) for t in trials if t.state == TrialState.COMPLETE and t.number != number]
+        ranked.append((value, number))
+        sign = -1 if self.maximize else 1
+        ranked.sort(key=lambda pair: (sign * pair[0], pair[1]))
+        return {n for _, n in ranked[:self.keep]}
+
+
+def save_atomically(model: Any, path: Path) -> None:
+    """model.save() to a temporary file beside `path`, then rename it over `path`: a full disk or a kill never
+    leaves a truncated model under the final name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")  # Keras insists on the suffix
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _number(path: Path) -> int | None:
+    digits = path.stem.removeprefix("trial-")
+    return int(digits) if digits.isdigit() else None

@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import platform
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,13 +17,15 @@ log = logging.getLogger("tunedeck")
 
 @contextlib.contextmanager
 def log_to_file(path: Path) -> Iterator[Path]:
-    """Send the known loggers (and Python warnings) to `path` while the block runs."""
+    """Send the known loggers (and Python warnings) to `path` while the block runs. Each line names the worker
+    (host:pid): several workers of a study may write to the same file."""
     import optuna
 
     optuna.logging.disable_default_handler()
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    worker = f"{platform.node()}:{os.getpid()}"
+    handler.setFormatter(logging.Formatter(f"%(asctime)s [{worker}] %(levelname)s %(name)s: %(message)s"))
     loggers = [logging.getLogger(name) for name in LOGGER_NAMES]
     for logger in loggers:
         logger.addHandler(handler)
@@ -37,13 +42,18 @@ def log_to_file(path: Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def native_stderr_to(path: Path) -> Iterator[None]:
-    """Point file descriptor 2 at `path`: TensorFlow's C++ logs bypass Python and would corrupt a live screen."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Point file descriptor 2 at a temporary file while the block runs, then append what it caught to `path`
+    (if its folder exists by then): TensorFlow's C++ logs bypass Python and would corrupt a live screen, and a
+    run refused for a bad input must leave no folder behind."""
     saved = os.dup(2)
-    with open(path, "ab") as target:
-        os.dup2(target.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if path.parent.is_dir():
+                caught.seek(0)
+                with open(path, "ab") as target:
+                    shutil.copyfileobj(caught, target)

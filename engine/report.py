@@ -9,29 +9,25 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from engine import schema
 from engine.config import ParamSpec, config_from_dict, epochs_ceiling
-from engine.errors import ConfigError, first_line
+from engine.errors import ConfigError
+from engine.files import write_text_atomically
+from engine.follower import MIN_TRIALS_FOR_IMPORTANCE
+from engine.storage import mask_url, reading_study
 
-MIN_TRIALS_FOR_IMPORTANCE = 3  # fewer give no meaningful importances (Optuna warns)
 TOP_N = 10
 
 
-def load_study(storage: str, study_name: str) -> optuna.Study:
-    """Open an existing study for reading; a missing study or bad storage is a ConfigError."""
-    try:
-        return optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        raise ConfigError(f"study-name: no study {study_name!r} in {storage}") from None
-    except Exception as exc:
-        raise ConfigError(f"storage: cannot open {storage!r}: {first_line(exc)}") from None
-
-
 def write_report(study: optuna.Study, path: str | Path) -> Path:
-    """Render the study and write it to `path` (parents created)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(study), encoding="utf-8")
-    return path
+    """Render the study and write it to `path` atomically (parents created)."""
+    return write_text_atomically(path, render_report(study))
+
+
+def export_report(storage_url: str, study_name: str, path: str | Path) -> Path:
+    """Read a stored study and write its summary to `path`."""
+    with reading_study(storage_url, study_name) as study:
+        return write_report(study, path)
 
 
 def table(header: list[str], rows: list[list[Any]]) -> str:
@@ -86,7 +82,7 @@ def render_report(study: optuna.Study) -> str:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     out = [f"# tunedeck study `{study.study_name}`", ""]
 
-    settings = {k: v for k, v in config.items() if k != "space"}
+    settings = {k: mask_url(v) if k == "storage" else v for k, v in config.items() if k != "space"}
     if settings:
         out += ["## Configuration", "", table(["setting", "value"], [[k, v] for k, v in settings.items()]), ""]
     space = config.get("space", {})
@@ -96,6 +92,7 @@ def render_report(study: optuna.Study) -> str:
         out += _epochs_note(config)
     if env:
         out += ["## Environment", "", table(["item", "value"], [[k, v] for k, v in env.items()]), ""]
+    out += _workers(attrs, trials)
 
     counts = {state.name: sum(t.state == state for t in trials) for state in TrialState}
     rows = [[k, v] for k, v in counts.items() if v] + [["total", len(trials)]]
@@ -130,14 +127,33 @@ def _epochs_note(config: dict[str, Any]) -> list[str]:
             f"each trial trained up to {epochs_ceiling(study_config.param('epochs'))} epochs.", ""]
 
 
+def _workers(attrs: dict[str, Any], trials: list[FrozenTrial]) -> list[str]:
+    """Each worker that joined the study: its device and versions, and the trials it ran."""
+    workers = {key.removeprefix(schema.WORKER_ENV_PREFIX): env for key, env in attrs.items()
+               if key.startswith(schema.WORKER_ENV_PREFIX)}
+    if not workers:
+        return []
+    ran: dict[str, dict[str, int]] = {}
+    for t in trials:
+        worker = schema.worker_label(t.user_attrs.get(schema.WORKER))
+        if worker:
+            ran.setdefault(worker, {}).setdefault(t.state.name, 0)
+            ran[worker][t.state.name] += 1
+    rows = [[worker, env.get("device", "-"), env.get("tensorflow", "-"),
+             ", ".join(f"{n} {state.lower()}" for state, n in sorted(ran.get(worker, {}).items())) or "-"]
+            for worker, env in sorted(workers.items())]
+    return ["## Workers", "", table(["worker", "device", "tensorflow", "trials"], rows), ""]
+
+
 def _top_table(complete: list[FrozenTrial]) -> list[str]:
     top = sorted(complete, key=lambda t: t.value, reverse=True)[:TOP_N]
     names = list(dict.fromkeys(name for t in top for name in t.params))
     rows = [[t.number, number_text(t.value), number_text(t.user_attrs.get("val_accuracy")),
              number_text(t.user_attrs.get("test_accuracy")),
              *[t.params.get(name, "-") for name in names], t.user_attrs.get("epochs_trained", "-"),
-             _seconds(t.duration.total_seconds()) if t.duration else "-"] for t in top]
-    header = ["trial", "value", "val acc", "test acc", *names, "epochs trained", "time"]
+             _seconds(t.duration.total_seconds()) if t.duration else "-",
+             schema.worker_label(t.user_attrs.get(schema.WORKER)) or "-"] for t in top]
+    header = ["trial", "value", "val acc", "test acc", *names, "epochs trained", "time", "worker"]
     return [f"## Top {len(top)} trials", "", table(header, rows), ""]
 
 

@@ -1,272 +1,291 @@
-"""StudyRunner: runs an Optuna study in the calling thread and emits events."""
+"""StudyRunner: one worker of a study, run in the calling thread; emits events for the whole study.
+
+Any number of runners (processes, machines) may share a study through its storage, which is the only thing
+they share: it hands out trial numbers, holds the budget, the stop request and each trial's worker. A runner
+starts a trial only while finished + running < n_trials, and keeps a trial only if fewer than n_trials
+trials that could still finish came before it, so the study ends with exactly n_trials finished trials.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import gc
 import logging
 import math
-import platform
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from engine import control, schema
 from engine.config import StudyConfig, validate
-from engine.errors import ConfigError, TrialFailed, first_line
-from engine.events import (
-    BestChanged,
-    EngineError,
-    Event,
-    ImportancesUpdated,
-    StudyFinished,
-    StudyStarted,
-    TrialFinished,
-    TrialStarted,
-)
+from engine.errors import StorageError, TrialFailed, TrialStopped, UserError, first_line
+from engine.events import EngineError, Event, StudyFinished, StudyStarted, TrialStarted
+from engine.follower import Counts, StudyFollower
 from engine.logs import log_to_file
-from engine.report import MIN_TRIALS_FOR_IMPORTANCE
+from engine.sampling import make_pruner, make_sampler
 from engine.space import fixed_params, suggest
+from engine.storage import close_storage, dialect, mask_secrets, mask_url, open_storage
+from engine.trainer import DataInfo, Trainer
+from engine.workers import WorkerInfo, fail_dead_local_trials, this_worker
 
 log = logging.getLogger("tunedeck")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_FAILURES_IN_A_ROW = 3
 
 
-def make_sampler(config: StudyConfig, n_existing: int = 0) -> optuna.samplers.BaseSampler:
-    """Optuna's sampler for the config (TPE keeps Optuna's defaults).
-
-    A resumed study that already has `n_existing` trials is seeded with seed + n_existing: a sampler seeded
-    as before would draw the first trials' parameters again (TPE's random start-up trials included)."""
-    seed = config.seed + n_existing
-    if config.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
-
-
-def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
-    """Optuna's pruner for the config."""
-    if config.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
-    if config.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1)
-    return optuna.pruners.NopPruner()
-
-
 @contextlib.contextmanager
 def opened_study(config: StudyConfig) -> Iterator[optuna.Study]:
-    """Create the study or load it (so the same command resumes); storage errors name the storage.
-
-    The runner owns the storage it opens and disposes its connection pool at the end: a process that runs
-    many studies (the app, a benchmark) would otherwise keep every SQLite connection and its cache."""
-    if not config.storage:
+    """Create the study or load it (so the same command resumes, and every worker joins the same study);
+    errors name the storage, masked. The storage's connections are released at the end."""
+    if not config.storage and dialect(config.storage_url) == "sqlite":
         config.run_dir.mkdir(parents=True, exist_ok=True)
+    storage = open_storage(config.storage_url, heartbeat=config.heartbeat)
     try:
-        storage = optuna.storages.RDBStorage(config.storage_url)
         study = optuna.create_study(study_name=config.name, storage=storage, direction="maximize",
                                     sampler=make_sampler(config), pruner=make_pruner(config), load_if_exists=True)
-    except Exception as exc:  # SQLAlchemy/driver errors: a bad URL, a missing driver, an unreachable server
-        raise ConfigError(f"storage: cannot open {config.storage_url!r}: {first_line(exc)}") from None
+    except Exception as exc:
+        close_storage(storage)
+        url = config.storage_url
+        raise StorageError(f"storage: cannot open study {config.name!r} in {mask_url(url)}: "
+                           f"{mask_secrets(first_line(exc), url)}") from None
     try:
         yield study
     finally:
-        storage.engine.dispose()
+        close_storage(study._storage)
 
 
-def trial_finished_event(trial: FrozenTrial) -> TrialFinished:
-    """The TrialFinished event for a finished trial read from storage."""
-    attrs = trial.user_attrs
-    duration = trial.duration.total_seconds() if trial.duration else 0.0
-    return TrialFinished(
-        number=trial.number, state=trial.state.name, value=trial.value, params=dict(trial.params),
-        duration=duration, test_accuracy=attrs.get("test_accuracy"), val_accuracy=attrs.get("val_accuracy"),
-        epochs_trained=attrs.get("epochs_trained", 0), error=attrs.get("error", ""),
-        curve=tuple(attrs.get("curve", ())))
-
-
-def environment() -> dict[str, str]:
-    """Versions and device, stored on the study and shown in the report."""
-    import keras
-    import tensorflow as tf
-
-    from engine.device import device_name
-
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "optuna": optuna.__version__, "device": device_name(), "host": platform.node()}
-
-
-@functools.cache
-def freeze_imports() -> None:
-    """Once per process, before a run creates anything: import TensorFlow and Keras and move their objects
-    (which live as long as the process) out of the collector's way, so the per-trial gc.collect()
-    (gc_after_trial) walks only new objects. Frozen objects are never collected, so no run's own objects
-    (its storage, its study) may exist yet."""
-    import engine.training  # noqa: F401  (imports TensorFlow and Keras)
-
-    gc.collect()
-    gc.freeze()
+def record_study(study: optuna.Study, config: StudyConfig, info: DataInfo, worker: WorkerInfo) -> None:
+    """What the study is, stored once when it is created; this worker's environment and target, every run."""
+    attrs = study.user_attrs
+    if schema.DATA not in attrs:
+        data = config.to_dict()
+        data["storage"] = mask_url(data["storage"])
+        study.set_user_attr(schema.CONFIG, data)
+        study.set_user_attr(schema.ENVIRONMENT, info.environment)
+        study.set_user_attr(schema.PARAM_NAMES, [s.name for s in config.trial_space if s.kind != "fixed"])
+        study.set_user_attr(schema.DATA, {"name": info.dataset, "note": info.note, "n_train": info.n_train,
+                                          "n_test": info.n_test})  # last: a watcher waits for it
+    study.set_user_attr(schema.WORKER_ENV_PREFIX + worker.id, info.environment)
+    if attrs.get(schema.N_TRIALS) != config.n_trials:
+        study.set_user_attr(schema.N_TRIALS, config.n_trials)
 
 
 class StudyRunner:
-    """Runs one study: `run()` blocks (call it from a thread); `stop()` is thread-safe."""
+    """Runs one worker: `run()` blocks (call it from a thread); `stop()` and `close()` are thread-safe."""
 
-    def __init__(self, config: StudyConfig, emit: Callable[[Event], None] | None = None) -> None:
+    def __init__(self, config: StudyConfig, emit: Callable[[Event], None] | None = None,
+                 trainer: Trainer | None = None, poll_seconds: float = 2.0) -> None:
         self.config = validate(config)
         self.emit = emit or (lambda event: None)
+        self.trainer = trainer
+        self.poll_seconds = poll_seconds  # how often the stop request and other workers' trials are read
         self._stop_after_trial = threading.Event()
         self._stop_now = threading.Event()
+        self._request_everywhere: bool | None = None  # a study-wide stop still to write: now or not
+        self._wake = threading.Event()
+        self._stop_cause = "user"
         self._stop_reason = ""
         self._ok = True
         self._failures_in_a_row = 0
-        self._best: float | None = None
 
-    def stop(self, now: bool = False) -> None:
-        """Stop after the running trial, or with now=True at the next batch."""
+    def stop(self, now: bool = False, everywhere: bool = True, cause: str = "user") -> None:
+        """Stop after the running trial (now=True: at the next batch). everywhere: every worker of the study
+        (a request written to the storage by the engine within poll_seconds); else only this worker."""
+        if everywhere:
+            self._request_everywhere = now or bool(self._request_everywhere)
+        self._stop_cause = cause
+        self._stop_reason = self._stop_reason or f"stopped by {cause}"
         self._stop_after_trial.set()
         if now:
             self._stop_now.set()
+        self._wake.set()
+
+    def close(self) -> None:
+        """Stop viewing: a runner trains in this process, so closing it stops this worker now."""
+        self.stop(now=True, everywhere=False)
 
     def run(self) -> StudyFinished:
-        """Run the study to its end; user errors raise ConfigError/DatasetError after an EngineError event."""
-        freeze_imports()
-        with log_to_file(self.config.run_dir / "tunedeck.log") as log_path:
-            try:
-                with opened_study(self.config) as study:
-                    return self._run(study, str(log_path))
-            except Exception as exc:
-                log.exception("engine error")
-                self.emit(EngineError(str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"))
-                raise
+        """Run this worker to the study's end; user errors raise UserError after an EngineError event."""
+        if self.trainer is None:
+            from engine.training import KerasTrainer
 
-    def _run(self, study: optuna.Study, log_path: str) -> StudyFinished:
-        from engine.data import load_dataset
-        from engine.device import configure_gpus
-        from engine.keeper import ModelKeeper
-        from engine.training import PreparedData
+            self.trainer = KerasTrainer()
+        try:
+            info = self.trainer.prepare(self.config)  # a bad dataset is refused before anything is created
+            self.worker = this_worker(info.device)
+            with log_to_file(self.config.run_dir / "tunedeck.log") as log_path:
+                try:
+                    with opened_study(self.config) as study:
+                        return self._run(study, info, str(log_path))
+                except Exception:
+                    log.exception("engine error")
+                    raise
+        except Exception as exc:
+            text = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+            self.emit(EngineError(mask_secrets(text, self.config.storage_url)))
+            raise
 
+    def _run(self, study: optuna.Study, info: DataInfo, log_path: str) -> StudyFinished:
         config = self.config
-        configure_gpus()  # memory growth, before anything else touches the GPU
-        env = environment()
-        dataset = load_dataset(config.dataset, config.subset)
-        if dataset.note:
-            log.info(dataset.note)
-        self._data = PreparedData.from_dataset(dataset)
-        study.set_user_attr("config", config.to_dict())
-        study.set_user_attr("environment", env)
-        self._fail_stale_trials(study)
-        study.sampler = make_sampler(config, len(study.get_trials(deepcopy=False)))
-
-        done = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL))
-        n_finished = sum(t.state in FINISHED for t in done)
-        complete = [t for t in done if t.state == TrialState.COMPLETE]
-        self._keeper = ModelKeeper(config.run_dir / "models", config.keep_best,
-                                   [(t.value, t.number) for t in complete])
-        self.emit(StudyStarted(config.name, config.storage_url, dataset.name, dataset.note, len(dataset.y_train),
-                               len(dataset.y_test), env["device"], config.n_trials, n_finished,
+        record_study(study, config, info, self.worker)
+        self._seen_stop = control.request_id(control.stop_request(study))
+        n_finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+        self.emit(StudyStarted(config.name, mask_url(config.storage_url), info.dataset, info.note, info.n_train,
+                               info.n_test, info.device, config.n_trials, n_finished,
                                tuple(spec.name for spec in config.trial_space if spec.kind != "fixed"), log_path))
-        for trial in done:
-            self._after_trial(study, trial, replay=True)
-        if n_finished >= config.n_trials:
-            return self._finish(study, f"the study already has {n_finished} finished trials (n_trials = "
-                                       f"{config.n_trials}); raise n_trials to run more")
-        if not self._stop_after_trial.is_set():
+        log.info("worker %s joined study %s", self.worker.id, config.name)
+        if info.note:
+            log.info(info.note)
+        self.follower = StudyFollower(study, self.emit)
+        if self.follower.poll(final=True).finished >= config.n_trials:  # a resumed study's trials, and others'
+            self._stop_reason = (f"the study already has {self.follower.counts.finished} finished trials "
+                                 f"(n_trials = {config.n_trials}); raise n_trials to run more")
+        if dialect(config.storage_url) == "journal":
+            for number in fail_dead_local_trials(study, self.worker.host):
+                log.warning("trial %d was left running by a dead worker on this host: marked FAIL, retried", number)
+        done = threading.Event()
+        poller = threading.Thread(target=self._poll_stop_requests, args=(study, done), daemon=True)
+        poller.start()
+        try:
             started = time.monotonic()
-            study.optimize(
-                self._objective, timeout=config.timeout or None, catch=(TrialFailed,),
-                callbacks=[optuna.study.MaxTrialsCallback(config.n_trials, states=FINISHED), self._after_trial],
-                gc_after_trial=True, show_progress_bar=False)
-            if not self._stop_reason and config.timeout and time.monotonic() - started >= config.timeout:
+            while self._wait_for_slot(study, started):
+                study.optimize(self._objective, n_trials=1, catch=(TrialFailed,), callbacks=[self._after_trial],
+                               gc_after_trial=True, show_progress_bar=False)
+        finally:
+            done.set()
+            poller.join()
+        return self._finish(self.follower.poll(final=True))
+
+    # --- the budget ------------------------------------------------------------------------------
+    def _wait_for_slot(self, study: optuna.Study, started: float) -> bool:
+        """Whether to start another trial; while other workers' trials fill the budget, wait for them (one
+        may fail and free its slot). Sets the reason when the answer is no."""
+        config, waiting = self.config, False
+        while True:
+            if self._stop_reason or self._stop_after_trial.is_set() or not self._ok:
+                return False
+            if config.timeout and time.monotonic() - started >= config.timeout:
                 self._stop_reason = f"timeout after {config.timeout:g} s"
-        return self._finish(study, self._stop_reason or ("stopped by user" if self._stop_after_trial.is_set()
-                                                         else f"finished {config.n_trials} trials"))
+                return False
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)  # other workers' trials whose heartbeat stopped
+            counts = self.follower.poll()
+            if counts.finished >= config.n_trials:
+                self._stop_reason = f"finished {config.n_trials} trials"
+                return False
+            if counts.finished + counts.running < config.n_trials:
+                return True
+            if not waiting:
+                waiting = True
+                log.info("waiting: %d running trials of other workers fill the budget", counts.running)
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
 
-    def _finish(self, study: optuna.Study, reason: str) -> StudyFinished:
-        counts = {state: 0 for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
-        for trial in study.get_trials(deepcopy=False, states=tuple(counts)):
-            counts[trial.state] += 1
-        log.info("study %s ended: %s", study.study_name, reason)
-        event = StudyFinished(reason, self._ok, counts[TrialState.COMPLETE], counts[TrialState.PRUNED],
-                              counts[TrialState.FAIL])
-        self.emit(event)
-        return event
+    def _trials_ahead(self, trial: optuna.Trial) -> int:
+        """Trials numbered before this one that may still finish: if n_trials of them exist, this one is not
+        needed (another worker took the last slot in the same moment)."""
+        trials = trial.study.get_trials(deepcopy=False)
+        return sum(t.state != TrialState.FAIL for t in trials[:trial.number])
 
-    def _fail_stale_trials(self, study: optuna.Study) -> None:
-        """Trials left RUNNING by a killed process become FAIL (only for single-process SQLite storage)."""
-        if not self.config.storage_url.startswith("sqlite"):
-            return
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            study._storage.set_trial_user_attr(trial._trial_id, "error", "process died while the trial ran")
-            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-            log.warning("trial %d was left running by a dead process: marked FAIL", trial.number)
-
+    # --- one trial -------------------------------------------------------------------------------
     def _objective(self, trial: optuna.Trial) -> float:
-        from engine.training import train_trial
-
         config = self.config
         if self._stop_after_trial.is_set():
-            trial.study.stop()
-            trial.set_user_attr("error", "stopped by user before training")
-            raise TrialFailed("stopped by user before training")
+            raise self._stopped(trial, self._stop_cause, f"stopped by {self._stop_cause} before training")
+        if self._trials_ahead(trial) >= config.n_trials:
+            raise self._stopped(trial, "budget", f"not run: other workers' trials already make the study's "
+                                                 f"{config.n_trials}")
+        trial.set_user_attr(schema.WORKER, self.worker.record())
         params = suggest(trial, config.trial_space)
         fixed = fixed_params(config.trial_space)
         if fixed:
-            trial.set_user_attr("fixed_params", fixed)
+            trial.set_user_attr(schema.FIXED_PARAMS, fixed)
         all_params = {**fixed, **params}
-        self.emit(TrialStarted(trial.number, params, int(all_params["epochs"])))
+        self.follower.claim(trial.number)
+        self.emit(TrialStarted(trial.number, params, int(all_params["epochs"]), self.worker.id))
         try:
-            result = train_trial(trial, config.model, all_params, self._data, config.seed, self.emit,
-                                 self._stop_now, prune=config.pruner != "none",
-                                 patience=config.early_stopping_patience, mixed_precision=config.mixed_precision)
+            result = self.trainer.train(trial, all_params, self.emit, self._stop_now)
+        except TrialStopped as exc:
+            raise self._stopped(trial, self._stop_cause, f"stopped by {self._stop_cause} {exc}") from None
         except TrialFailed as exc:
-            trial.set_user_attr("error", str(exc))
+            trial.set_user_attr(schema.ERROR, str(exc))
             log.warning("trial %d failed: %s", trial.number, exc)
-            if self._stop_now.is_set():
-                trial.study.stop()
             raise
-        trial.set_user_attr("val_accuracy", result.val_accuracy)
-        trial.set_user_attr("test_accuracy", result.test_accuracy)
+        trial.set_user_attr(schema.VAL_ACCURACY, result.val_accuracy)
+        trial.set_user_attr(schema.TEST_ACCURACY, result.test_accuracy)
         value = result.test_accuracy if config.objective == "test_accuracy" else result.val_accuracy
         if not math.isfinite(value):
-            trial.set_user_attr("error", f"objective {config.objective} is {value}")
+            trial.set_user_attr(schema.ERROR, f"objective {config.objective} is {value}")
             raise TrialFailed(f"objective {config.objective} is {value}")
-        path = self._keeper.offer(trial.number, value, result.model)
-        if path:
-            trial.set_user_attr("model_path", str(path))
+        self._keep_model(trial, value, result.model)
         return value
 
-    def _after_trial(self, study: optuna.Study, trial: FrozenTrial, replay: bool = False) -> None:
-        """Optuna callback: emit the trial, a new best, importances; count failures; honour stop."""
-        event = trial_finished_event(trial)
-        self.emit(event)
-        user_stop = "stopped by user" in event.error
-        if trial.state == TrialState.FAIL and not user_stop and not replay:
+    def _stopped(self, trial: optuna.Trial, cause: str, error: str) -> TrialFailed:
+        """A trial ended on purpose: FAIL with why, not counted as a failure."""
+        trial.set_user_attr(schema.STOPPED_BY, cause)
+        trial.set_user_attr(schema.ERROR, error)
+        log.info("trial %d: %s", trial.number, error)
+        return TrialFailed(error)
+
+    def _keep_model(self, trial: optuna.Trial, value: float, model) -> None:
+        """Save the model if it ranks in the study's best keep_best. Optional: the trial's results are already
+        in the storage, and a model that cannot be written leaves a warning on a trial that still counts."""
+        from engine.keeper import ModelKeeper
+
+        keeper = ModelKeeper(self.config.run_dir / "models", self.config.keep_best)
+        try:
+            keeper.offer(trial.study, trial.number, value, model)
+        except Exception as exc:  # a full disk, a read-only folder, a Keras serialisation error
+            warning = f"model not saved: {first_line(exc)}"
+            trial.set_user_attr(schema.MODEL_WARNING, warning)
+            log.warning("trial %d: %s", trial.number, warning)
+
+    def _after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Optuna callback: the follower emits the finished trial (and others'); count failures in a row."""
+        self.follower.poll()
+        if trial.state == TrialState.FAIL and not schema.stopped(trial):
             self._failures_in_a_row += 1
             if self._failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
                 self._ok = False
-                self._stop_reason = f"{MAX_FAILURES_IN_A_ROW} trials failed in a row; last error: {event.error}"
-                study.stop()
+                self._stop_reason = (f"{MAX_FAILURES_IN_A_ROW} trials failed in a row; last error: "
+                                     f"{schema.trial_error(trial)}")
         elif trial.state != TrialState.FAIL:
             self._failures_in_a_row = 0
-        if trial.state == TrialState.COMPLETE and (self._best is None or trial.value > self._best):
-            self._best = trial.value
-            self.emit(BestChanged(trial.number, trial.value, dict(trial.params), event.test_accuracy))
-        if not replay:
-            self._update_importances(study)
-            if self._stop_after_trial.is_set():
-                study.stop()
 
-    def _update_importances(self, study: optuna.Study) -> None:
-        if all(spec.kind == "fixed" for spec in self.config.trial_space):
-            return
-        if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < MIN_TRIALS_FOR_IMPORTANCE:
-            return
-        try:
-            importances = optuna.importance.get_param_importances(study)
-        except (RuntimeError, ValueError) as exc:  # e.g. all values equal
-            log.info("importances not computed: %s", exc)
-            return
-        self.emit(ImportancesUpdated(dict(importances)))
+    def _finish(self, counts: Counts) -> StudyFinished:
+        reason = self._stop_reason or f"finished {self.config.n_trials} trials"
+        log.info("worker %s left study %s: %s", self.worker.id, self.config.name, reason)
+        event = StudyFinished(reason, self._ok, counts.complete, counts.pruned, counts.failed)
+        self.emit(event)
+        return event
 
+    # --- stop requests ---------------------------------------------------------------------------
+    def _poll_stop_requests(self, study: optuna.Study, done: threading.Event) -> None:
+        """A side thread: writes this worker's study-wide stop request, and honours any other one made after
+        this worker started, within poll_seconds (even in the middle of a long epoch)."""
+        while True:
+            try:
+                self._sync_stop_request(study)
+            except Exception as exc:  # a storage hiccup: the next poll tries again
+                log.warning("could not read the stop request: %s", first_line(exc))
+            if done.wait(self.poll_seconds):
+                return
+
+    def _sync_stop_request(self, study: optuna.Study) -> None:
+        if self._request_everywhere is not None:
+            now, self._request_everywhere = self._request_everywhere, None
+            self._seen_stop = control.request_stop(study, now, self.worker.id)["id"]
+            log.info("asked every worker of the study to stop%s", " now" if now else "")
+        request = control.stop_request(study)
+        if request and request["id"] != self._seen_stop:
+            self._seen_stop = request["id"]
+            self._stop_cause = "user"
+            self._stop_reason = f"stopped by {request['by']}"
+            self._stop_after_trial.set()
+            if request["now"]:
+                self._stop_now.set()
+            self._wake.set()

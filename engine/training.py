@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
 import math
+import platform
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,13 +15,17 @@ from typing import Any
 import keras
 import numpy as np
 import optuna
+import tensorflow as tf
 from optuna_integration.keras import KerasPruningCallback
 
+from engine import schema
+from engine.config import StudyConfig
 from engine.data import NUM_CLASSES, Dataset
-from engine.device import gpu_peak_mb, reset_gpu_peak, set_mixed_precision
-from engine.errors import StopNow, TrialFailed, first_line
+from engine.device import configure_gpus, gpu_peak_mb, reset_gpu_peak, set_mixed_precision
+from engine.errors import StopNow, TrialFailed, TrialStopped, first_line
 from engine.events import EpochEnded
 from engine.models import build_model
+from engine.trainer import DataInfo, TrialResult
 
 EVAL_BATCH = 1024  # evaluation batch size: accuracy does not depend on it, speed does
 
@@ -84,28 +91,61 @@ def released_custom_gradients() -> Iterator[None]:
             del registry[key]
 
 
-@dataclass(frozen=True)
-class TrialResult:
-    model: keras.Model
-    val_accuracy: float
-    test_accuracy: float
+def environment() -> dict[str, str]:
+    """Versions and device, recorded on the study and shown in the report."""
+    from engine.device import device_name
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "optuna": optuna.__version__, "device": device_name(), "host": platform.node()}
+
+
+@functools.cache
+def freeze_imports() -> None:
+    """Once per process, before a run creates anything: move import-time objects (TensorFlow's and Keras',
+    which live as long as the process) out of the collector's way, so the per-trial gc.collect()
+    (gc_after_trial) walks only new objects. Frozen objects are never collected, so no run's own objects
+    (its storage, its study) may exist yet."""
+    gc.collect()
+    gc.freeze()
+
+
+class KerasTrainer:
+    """StudyRunner's trainer: loads the data once per run and trains one Keras model per trial."""
+
+    def prepare(self, config: StudyConfig) -> DataInfo:
+        """Load and check the data (a DatasetError names what is wrong) before the study is opened."""
+        from engine.data import load_dataset
+
+        freeze_imports()
+        configure_gpus()  # memory growth, before anything else touches the GPU
+        self.config = config
+        dataset = load_dataset(config.dataset, config.subset)
+        self.data = PreparedData.from_dataset(dataset)
+        env = environment()
+        return DataInfo(dataset.name, dataset.note, len(dataset.y_train), len(dataset.y_test), env["device"], env)
+
+    def train(self, trial: optuna.Trial, params: dict[str, Any], emit: Callable[[Any], None],
+              stop_now: threading.Event) -> TrialResult:
+        config = self.config
+        return train_trial(trial, config.model, params, self.data, config.seed, emit, stop_now,
+                           patience=config.early_stopping_patience, mixed_precision=config.mixed_precision)
 
 
 def train_trial(trial: optuna.Trial, model_type: str, params: dict[str, Any], data: PreparedData,
                 seed: int, emit: Callable[[Any], None], stop_now: threading.Event,
-                prune: bool, patience: int = 0, mixed_precision: bool = False) -> TrialResult:
-    """Build, fit and evaluate one model; the curve and the reason of any failure go on the trial.
+                patience: int = 0, mixed_precision: bool = False) -> TrialResult:
+    """Build, fit and evaluate one model; each epoch's val accuracy goes to the storage as the trial's
+    intermediate value (and to the pruner), the reason of any failure on the trial.
 
     With patience, training ends after that many epochs without a better val accuracy and the best
     epoch's weights are restored: `epochs` becomes a ceiling, and the trial's val accuracy is its best."""
     keras.backend.clear_session(free_memory=False)  # Optuna's gc_after_trial collects once per trial
     set_mixed_precision(mixed_precision)  # after clear_session, which resets Keras' global dtype policy
-    keras.utils.set_random_seed(seed + trial.number)
+    keras.utils.set_random_seed((seed + trial.number) % 2**32)
     reset_gpu_peak()
     callback = TrialCallback(trial.number, emit, stop_now)
-    callbacks: list[keras.callbacks.Callback] = [callback]
-    if prune:
-        callbacks.append(KerasPruningCallback(trial, "val_accuracy"))
+    # Reports every epoch to the storage (the curve every view draws) and prunes when the pruner says so.
+    callbacks: list[keras.callbacks.Callback] = [callback, KerasPruningCallback(trial, "val_accuracy")]
     if patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience,
                                                        restore_best_weights=True))
@@ -114,17 +154,16 @@ def train_trial(trial: optuna.Trial, model_type: str, params: dict[str, Any], da
     except optuna.TrialPruned:
         raise
     except StopNow:
-        raise TrialFailed(f"stopped by user at epoch {len(callback.curve) + 1}") from None
+        raise TrialStopped(f"at epoch {len(callback.curve) + 1}") from None
     except TrialFailed:
         raise
     except Exception as exc:  # any Keras/TF error fails this trial only
         raise TrialFailed(describe_error(exc)) from exc
     finally:
-        trial.set_user_attr("curve", callback.curve)
-        trial.set_user_attr("epochs_trained", len(callback.curve))
+        trial.set_user_attr(schema.EPOCHS_TRAINED, len(callback.curve))
         peak = gpu_peak_mb()
         if peak is not None:
-            trial.set_user_attr("gpu_peak_mb", round(peak, 1))
+            trial.set_user_attr(schema.GPU_PEAK_MB, round(peak, 1))
     curve = callback.curve
     val_accuracy = (max(curve) if patience else curve[-1]) if curve else math.nan
     return TrialResult(model, val_accuracy, test_accuracy)

@@ -20,7 +20,15 @@ def run_cli(*args):
     (["run", "--fix", "epochs"], "--fix: expected NAME=VALUE"),
     (["run", "--fix", "k=3"], "space.k: unknown parameter for mlp"),
     (["run", "--storage", "nowhere"], "storage: 'nowhere' is not a storage URL"),
-    (["export", "--storage", "sqlite:///missing.db", "--study-name", "x"], "study-name: no study 'x'"),
+    (["export", "--storage", "sqlite:///missing.db", "--study-name", "x"], "storage: no sqlite file 'missing.db'"),
+    (["watch", "--storage", "journal:///missing.log", "--study-name", "x"], "storage: no journal file 'missing.log'"),
+    (["stop", "--storage", "sqlite:///missing.db", "--study-name", "x"], "storage: no sqlite file 'missing.db'"),
+    (["export", "--study-name", "x"], "storage: give --storage URL (or set TUNEDECK_STORAGE)"),
+    (["run", "--storage", "redis://localhost"], "storage: 'redis' storages are not supported"),
+    (["run", "--storage", "sqlite:///:memory:"], "storage: an in-memory SQLite database vanishes"),
+    (["run", "--gpus", "0,x"], "gpus: expected GPU indexes like 0,1,2, got '0,x'"),
+    (["run", "--workers", "-1"], "workers: must be >= 0"),
+    (["run", "--heartbeat", "0"], "heartbeat: must be >= 1"),
 ])
 def test_user_errors_exit_2_with_one_line(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -28,6 +36,7 @@ def test_user_errors_exit_2_with_one_line(args, message, tmp_path, monkeypatch):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())  # nothing created: no empty storage file, no run folder
 
 
 def test_init_config_then_run_and_export(tmp_path, monkeypatch, capsys):

@@ -2,7 +2,8 @@
 
 import re
 
-from engine.report import load_study, render_report, table
+from engine.report import render_report, table
+from engine.storage import reading_study
 
 
 def tables(markdown: str) -> list[list[str]]:
@@ -18,8 +19,10 @@ def tables(markdown: str) -> list[list[str]]:
 
 def test_report_sections_and_valid_tables(finished_study):
     config, recorder, _ = finished_study
-    text = render_report(load_study(config.storage_url, config.name))
-    for heading in ("# tunedeck study `tiny`", "## Configuration", "## Search space", "## Environment", "## Trials",
+    with reading_study(config.storage_url, config.name) as study:
+        text = render_report(study)
+    for heading in ("# tunedeck study `tiny`", "## Configuration", "## Search space", "## Environment", "## Workers",
+                    "## Trials",
                     "## Best trial", "## Top 4 trials", "## Parameter importances", "## Optimization history",
                     "## Time"):
         assert heading in text

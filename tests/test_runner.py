@@ -20,7 +20,10 @@ from engine import (
     TrialStarted,
 )
 from engine import runner as runner_module
-from engine.report import load_study, render_report
+from engine import schema
+from engine.report import render_report
+from engine.storage import open_storage
+from engine.storage import reading_study
 from engine.training import TrialCallback, describe_error
 
 
@@ -158,20 +161,26 @@ def test_resumed_study_draws_new_parameters(tmp_path):
     assert len(set(drawn)) > 1  # a sampler seeded as before would draw trial 0's parameters each time
 
 
-def test_resume_keeps_trials_and_fails_stale_ones(tmp_path):
-    config = tiny_config(tmp_path, n_trials=2)
+def test_resume_keeps_trials_and_retries_a_dead_workers_trial(tmp_path):
+    config = tiny_config(tmp_path, n_trials=2, heartbeat=1)
     StudyRunner(config).run()
-    study = optuna.load_study(study_name=config.name, storage=config.storage_url)
-    study.ask()  # a trial left RUNNING, as by a process killed with kill -9
+    # A trial left RUNNING by a worker killed with kill -9: it beat once, then never again.
+    storage = open_storage(config.storage_url, heartbeat=1)
+    study = optuna.load_study(study_name=config.name, storage=storage)
+    trial = study.ask()
+    trial.suggest_int("layer_num", 2, 4)
+    storage.record_heartbeat(trial._trial_id)
     config.n_trials = 3
     recorder = Recorder()
-    result = StudyRunner(config, emit=recorder).run()
-    started = recorder.of(StudyStarted)[0]
-    assert started.n_finished == 2
-    replayed = recorder.of(TrialFinished)[:3]
-    assert [(t.number, t.state) for t in replayed] == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "FAIL")]
-    assert replayed[2].error == "process died while the trial ran"
-    assert [e.number for e in recorder.of(TrialStarted)] == [3]
+    result = StudyRunner(config, emit=recorder, poll_seconds=0.2).run()
+    assert recorder.of(StudyStarted)[0].n_finished == 2
+    finished = [(t.number, t.state) for t in recorder.of(TrialFinished)]
+    assert finished == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "FAIL"), (3, "COMPLETE")]
+    assert recorder.of(TrialFinished)[2].error == schema.NO_HEARTBEAT
+    # trial 2 was seen running (another worker's, as far as this run knows); 3 is the retry it ran
+    assert [e.number for e in recorder.of(TrialStarted)] == [2, 3]
+    retry = optuna.load_study(study_name=config.name, storage=config.storage_url).trials[3]
+    assert retry.system_attrs["failed_trial"] == 2 and retry.params["layer_num"] == trial.params["layer_num"]
     assert (result.n_complete, result.n_failed) == (3, 1)
     again = Recorder()
     assert StudyRunner(config, emit=again).run().reason.startswith("the study already has 3 finished trials")
@@ -189,7 +198,8 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
     trial = recorder.of(TrialFinished)[0]
     assert "epochs" not in trial.params
     assert trial.epochs_trained < 40  # the trial stopped on a plateau
-    summary = render_report(load_study(config.storage_url, config.name))
+    with reading_study(config.storage_url, config.name) as study:
+        summary = render_report(study)
     assert "`epochs` was a ceiling, not searched; each trial trained up to 40 epochs" in summary
     assert f"{trial.epochs_trained} epochs trained." in summary
     assert "Not available: fewer than 3 complete trials." in summary

@@ -6,7 +6,7 @@ Update after an intended change of the look with: pytest tests/test_snapshots.py
 import pytest
 from tui_fakes import factory
 
-from engine import StudyConfig
+from engine import StudyConfig, device
 from tui.app import TunedeckApp
 from tui.screens import run as run_module
 from tui.screens.run import RunScreen
@@ -18,9 +18,23 @@ def pinned_clock(monkeypatch):
     monkeypatch.setattr(run_module, "wall_clock", lambda: "12:00:00")
 
 
-def test_setup_screen(snap_compare):
+@pytest.fixture
+def cpu_box(monkeypatch):
+    """The same machine everywhere: the setup form lists the GPUs and CPU cores it finds."""
+    monkeypatch.setattr(device, "detect_gpus", lambda: [])
+    monkeypatch.setattr(device, "cpu_cores", lambda: 2)
+
+
+def test_setup_screen(snap_compare, cpu_box):
     app = TunedeckApp(StudyConfig(model="cnn", dataset="mnist-5k", out_dir="runs"), runner_factory=factory())
-    assert snap_compare(app, terminal_size=(120, 40))
+
+    async def gpus_listed(pilot):
+        for _ in range(100):
+            if "CPU cores" in str(app.screen.query_one("#gpu-note").render()):
+                break
+            await pilot.pause(0.05)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=gpus_listed)
 
 
 def test_run_screen(snap_compare, pinned_clock):

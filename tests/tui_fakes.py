@@ -49,8 +49,12 @@ class FakeRunner:
         self.stopped: str | None = None
         self._stop = threading.Event()
 
-    def stop(self, now: bool = False) -> None:
+    def stop(self, now: bool = False, everywhere: bool = True) -> None:
         self.stopped = "now" if now else (self.stopped or "after trial")
+        self._stop.set()
+
+    def close(self) -> None:
+        self.stopped = "closed"
         self._stop.set()
 
     def run(self) -> StudyFinished:

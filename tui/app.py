@@ -1,4 +1,5 @@
-"""The Textual app: a setup screen, then a run screen driving StudyRunner in a thread worker."""
+"""The Textual app: a setup screen, then a run screen following an event source in a thread worker: a
+StudyRunner in this process, a WorkerPool of worker processes, or a StudyWatcher of a study run elsewhere."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
 
-from engine import StudyConfig, StudyRunner
+from engine import StudyConfig, StudyRunner, StudyWatcher, WorkerPool
 from engine.logs import native_stderr_to
 from tui.screens.modals import HelpScreen
-from tui.screens.run import RunScreen
+from tui.screens.picker import StudyPickerScreen
+from tui.screens.run import RunScreen, SourceFactory
 from tui.screens.setup import SetupScreen
 
 
@@ -32,11 +34,12 @@ class TunedeckApp(App):
         Binding("ctrl+q", "quit", "Quit", id="app.quit", show=False),
     ]
 
-    def __init__(self, config: StudyConfig | None = None,
-                 runner_factory: Callable[..., StudyRunner] = StudyRunner) -> None:
+    def __init__(self, config: StudyConfig | None = None, runner_factory: SourceFactory = StudyRunner,
+                 watch: tuple[str, str | None] | None = None) -> None:
         super().__init__()
         self.config = config or StudyConfig()
-        self.runner_factory = runner_factory
+        self.runner_factory = runner_factory  # a study run in this process (tests pass a fake)
+        self.watch = watch  # (storage URL, study name or None): only watch a study run elsewhere
 
     def on_mount(self) -> None:
         # Import-time objects live for good, and a streaming dashboard churns through short-lived render
@@ -44,7 +47,12 @@ class TunedeckApp(App):
         # pauses (the worst key latency in bench/ui_stream.py) stay short.
         gc.freeze()
         gc.set_threshold(2000, 50, 10)
-        self.push_screen(SetupScreen(self.config))
+        if self.watch is None:
+            self.push_screen(SetupScreen(self.config))
+        elif self.watch[1]:
+            self.watch_study(*self.watch)
+        else:
+            self.push_screen(StudyPickerScreen(self.watch[0]))
 
     def open_setup(self, config: StudyConfig) -> None:
         """Show the setup form filled from `config` (after a run, or after loading a file)."""
@@ -52,9 +60,26 @@ class TunedeckApp(App):
         self.switch_screen(SetupScreen(config))
 
     def start_study(self, config: StudyConfig) -> None:
-        """Leave the setup form for the live dashboard of a study of `config`."""
+        """Leave the setup form for the live dashboard of a study of `config`: run in this process, or in
+        worker processes (which outlive the app if the user leaves them running)."""
         self.config = config
-        self.switch_screen(RunScreen(config, self.runner_factory))
+        if config.n_workers > 1 or config.gpu_list:
+            def pool(config: StudyConfig, emit: Callable) -> WorkerPool:
+                return WorkerPool(config, emit, config.n_workers, config.gpu_list, detach=True)
+
+            self.switch_screen(RunScreen(config, pool, mode="pool"))
+        else:
+            self.switch_screen(RunScreen(config, self.runner_factory))
+
+    def watch_study(self, storage_url: str, study_name: str) -> None:
+        """The dashboard of a study that other processes run: read-only, except stop."""
+        config = StudyConfig(study_name=study_name, storage=storage_url)
+
+        def watcher(config: StudyConfig, emit: Callable) -> StudyWatcher:
+            return StudyWatcher(storage_url, study_name, emit)
+
+        screen = RunScreen(config, watcher, mode="watch")
+        self.switch_screen(screen) if len(self.screen_stack) > 1 else self.push_screen(screen)
 
     def screen_bindings(self, screen: Screen) -> list[tuple[str, Binding, DOMNode]]:
         """(key, binding, node) of every described binding active on a screen."""
@@ -91,8 +116,9 @@ def terminal_apart_from_fd2(log_path: Path) -> Iterator[None]:
         terminal.close()
 
 
-def run_app(config: StudyConfig) -> int:
-    """Open the app with a prefilled setup form."""
+def run_app(config: StudyConfig | None = None, watch: tuple[str, str | None] | None = None) -> int:
+    """Open the app with a prefilled setup form, or on a study to watch."""
+    config = config or StudyConfig()
     with terminal_apart_from_fd2(Path(config.out_dir) / "tensorflow.log"):
-        TunedeckApp(config).run()
+        TunedeckApp(config, watch=watch).run()
     return 0

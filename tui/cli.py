@@ -1,19 +1,23 @@
-"""The `tunedeck` command: no subcommand opens the app; `run`, `export` and `init-config` are headless."""
+"""The `tunedeck` command: no subcommand opens the app; `run`, `export`, `stop` and `init-config` are headless;
+`watch` opens the app on a study that runs elsewhere."""
 
 from __future__ import annotations
 
 import argparse
+import platform
 import sys
 import tomllib
 from pathlib import Path
 from typing import Any, NoReturn
 
-COMMANDS = ("run", "export", "init-config")
+COMMANDS = ("run", "watch", "stop", "export", "init-config")
 # flag dest -> StudyConfig field
 FLAG_FIELDS = {"model": "model", "dataset": "dataset", "trials": "n_trials", "timeout": "timeout",
                "sampler": "sampler", "pruner": "pruner", "seed": "seed", "objective": "objective",
                "subset": "subset", "storage": "storage", "study_name": "study_name", "out": "out_dir",
-               "patience": "patience", "mixed_precision": "mixed_precision"}
+               "patience": "patience", "mixed_precision": "mixed_precision", "heartbeat": "heartbeat",
+               "workers": "workers", "gpus": "gpus"}
+STORAGE_HELP = "Optuna storage URL (default: $TUNEDECK_STORAGE, $OPTUNA_STORAGE, else SQLite in the run folder)"
 
 
 class Parser(argparse.ArgumentParser):
@@ -38,14 +42,25 @@ def study_options() -> argparse.ArgumentParser:
     opts.add_argument("--objective", choices=("val_accuracy", "test_accuracy"))
     opts.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE", help="pin a parameter (repeatable)")
     opts.add_argument("--subset", type=int, metavar="N", help="use N stratified training examples")
-    opts.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: SQLite in the run folder)")
+    opts.add_argument("--storage", metavar="URL", help=STORAGE_HELP)
     opts.add_argument("--study-name", metavar="NAME")
     opts.add_argument("--out", metavar="DIR", help="output folder (default: runs)")
     opts.add_argument("--patience", type=int, metavar="N",
                       help="early stopping patience in epochs (0 = off; off in the seed protocol)")
     opts.add_argument("--mixed-precision", action="store_true", default=None, help="float16 training on a GPU")
     opts.add_argument("--export", metavar="FILE.md", help="also write the Markdown summary here")
+    opts.add_argument("--workers", type=int, metavar="N",
+                      help="start N worker processes on this machine, one training each (default: one per GPU)")
+    opts.add_argument("--gpus", metavar="0,1,...", help="one worker per GPU index (sets CUDA_VISIBLE_DEVICES)")
+    opts.add_argument("--heartbeat", type=int, metavar="S",
+                      help="seconds between heartbeats; a silent worker's trial fails after 2x and is retried")
     return opts
+
+
+def study_address(parser: argparse.ArgumentParser, name_required: bool = True) -> None:
+    """--storage and --study-name of a command that reads or controls a stored study."""
+    parser.add_argument("--storage", metavar="URL", help="default: $TUNEDECK_STORAGE or $OPTUNA_STORAGE")
+    parser.add_argument("--study-name", required=name_required, metavar="NAME")
 
 
 def build_parser() -> Parser:
@@ -54,9 +69,13 @@ def build_parser() -> Parser:
     options = study_options()
     sub.add_parser("app", parents=[options], help="open the app (the default with no command)")
     sub.add_parser("run", parents=[options], help="run a study headless with a progress display")
+    watch = sub.add_parser("watch", help="open the dashboard of a study that runs elsewhere (read-only; s stops it)")
+    study_address(watch, name_required=False)
+    stop = sub.add_parser("stop", help="ask every worker of a study to stop after its trial")
+    study_address(stop)
+    stop.add_argument("--now", action="store_true", help="stop the running trials at their next batch")
     export = sub.add_parser("export", help="write a study's Markdown summary")
-    export.add_argument("--storage", required=True, metavar="URL")
-    export.add_argument("--study-name", required=True, metavar="NAME")
+    study_address(export)
     export.add_argument("-o", "--output", metavar="FILE.md", help="default: print to stdout")
     init = sub.add_parser("init-config", help="write a commented default config")
     init.add_argument("path", nargs="?", default="tunedeck.toml", metavar="PATH")
@@ -98,13 +117,27 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("app", "-h", "--help")):
         argv.insert(0, "app")
     args = build_parser().parse_args(argv)
-    from engine import ConfigError, DatasetError
+    from engine import UserError
+    from engine.storage import mask_secrets
 
     try:
         return COMMAND_FUNCS[args.command](args)
-    except (ConfigError, DatasetError) as exc:
-        print(f"tunedeck: error: {exc}", file=sys.stderr)
+    except UserError as exc:
+        print(f"tunedeck: error: {mask_secrets(str(exc), getattr(args, 'storage', None) or '')}", file=sys.stderr)
         return 2
+
+
+def storage_of(args: argparse.Namespace) -> str:
+    """--storage, else the environment's; a command that reads a stored study needs one."""
+    from engine import ConfigError
+    from engine.storage import check_url, url_from_env
+
+    url = args.storage or url_from_env()
+    if not url:
+        raise ConfigError("storage: give --storage URL (or set TUNEDECK_STORAGE), e.g. "
+                          "--storage sqlite:///runs/mlp-mnist-5k/study.db")
+    check_url(url)
+    return url
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -119,14 +152,34 @@ def cmd_app(args: argparse.Namespace) -> int:
     return run_app(build_config(args))
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from engine.report import load_study, render_report, write_report
+def cmd_watch(args: argparse.Namespace) -> int:
+    from engine.storage import check_study
+    from tui.app import run_app
 
-    study = load_study(args.storage, args.study_name)
-    if args.output:
-        print(f"summary written to {write_report(study, args.output)}")
-    else:
-        print(render_report(study))
+    url = storage_of(args)
+    check_study(url, args.study_name)  # a missing file or study: one line here, not inside the app
+    return run_app(watch=(url, args.study_name))
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from engine.control import stop_study
+
+    running = stop_study(storage_of(args), args.study_name, args.now, f"tunedeck stop on {platform.node()}")
+    when = "at their next batch" if args.now else "after their running trial"
+    print(f"asked every worker of study {args.study_name!r} to stop {when} ({running} trials running); "
+          f"they see it within a few seconds")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from engine.report import render_report, write_report
+    from engine.storage import reading_study
+
+    with reading_study(storage_of(args), args.study_name) as study:
+        if args.output:
+            print(f"summary written to {write_report(study, args.output)}")
+        else:
+            print(render_report(study))
     return 0
 
 
@@ -141,7 +194,8 @@ def cmd_init_config(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMAND_FUNCS = {"run": cmd_run, "app": cmd_app, "export": cmd_export, "init-config": cmd_init_config}
+COMMAND_FUNCS = {"run": cmd_run, "app": cmd_app, "watch": cmd_watch, "stop": cmd_stop, "export": cmd_export,
+                 "init-config": cmd_init_config}
 
 if __name__ == "__main__":
     sys.exit(main())

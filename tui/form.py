@@ -11,8 +11,9 @@ from engine.config import config_from_dict
 
 MAX_ERRORS = 30
 # form fields holding numbers: field -> int or float
-NUMBER_FIELDS = {"subset": int, "n_trials": int, "timeout": float, "seed": int, "patience": int}
-TEXT_FIELDS = ("study_name", "storage", "out_dir")
+NUMBER_FIELDS = {"subset": int, "n_trials": int, "timeout": float, "seed": int, "patience": int, "workers": int,
+                 "heartbeat": int}
+TEXT_FIELDS = ("study_name", "storage", "out_dir", "gpus")
 CHOICE_FIELDS = ("model", "sampler", "pruner", "objective")
 
 
@@ -75,7 +76,7 @@ def form_to_data(values: dict[str, Any], space: dict[str, dict[str, Any]]) -> tu
             errors["dataset"] = f"dataset: {data['dataset']!r} does not exist"
     for key, kind in NUMBER_FIELDS.items():
         text = values[key].strip()
-        if key in ("subset", "timeout") and not text:
+        if key in ("subset", "timeout", "workers") and not text:
             continue
         try:
             data[key] = parse_number(key, text, kind)

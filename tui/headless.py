@@ -1,8 +1,9 @@
-"""`tunedeck run`: the study in this process with a rich live display; Ctrl-C stops it gracefully."""
+"""`tunedeck run`: the study headless with a rich live display of the whole study; Ctrl-C stops gracefully."""
 
 from __future__ import annotations
 
 import signal
+import threading
 from collections import deque
 
 from rich.console import Console, Group
@@ -20,8 +21,6 @@ from rich.table import Table
 
 from engine import (
     BestChanged,
-    ConfigError,
-    DatasetError,
     EngineError,
     EpochEnded,
     StudyConfig,
@@ -30,6 +29,8 @@ from engine import (
     StudyStarted,
     TrialFinished,
     TrialStarted,
+    UserError,
+    WorkerPool,
 )
 from engine.logs import native_stderr_to
 from engine.report import number_text
@@ -39,7 +40,10 @@ LAST_TRIALS = 6
 
 
 class RunDisplay:
-    """Turns engine events into a progress bar, the best so far and the last few trials."""
+    """Turns engine events into a progress bar, the best so far and the last few trials.
+
+    `handle` runs on the engine thread while rich's Live renders on its own: a lock keeps a render from
+    seeing the state half-changed."""
 
     def __init__(self) -> None:
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
@@ -48,11 +52,20 @@ class RunDisplay:
         self.task = self.progress.add_task("starting", total=None)
         self.best: BestChanged | None = None
         self.last: deque[TrialFinished] = deque(maxlen=LAST_TRIALS)
-        self.status = ""
+        self.running: dict[int, str] = {}  # trial number -> its status line
         self.messages: list[str] = []
+        self.lock = threading.Lock()
 
     def handle(self, event: object) -> None:
-        """Engine callback; rich's Live redraws from this state on its own thread."""
+        """Engine callback (engine thread)."""
+        with self.lock:
+            self._apply(event)
+
+    def note(self, message: str) -> None:
+        with self.lock:
+            self.messages.append(message)
+
+    def _apply(self, event: object) -> None:
         match event:
             case StudyStarted():
                 # completed starts at 0: a resumed study's earlier trials are replayed as TrialFinished
@@ -61,57 +74,63 @@ class RunDisplay:
                 if event.dataset_note:
                     self.messages.append(event.dataset_note)
             case TrialStarted():
-                self.status = f"trial {event.number}: {event.params}"
+                self.running[event.number] = f"trial {event.number} [{event.worker}]: {event.params}"
             case EpochEnded():
-                self.status = (f"trial {event.number}: epoch {event.epoch + 1}, "
-                               f"val accuracy {event.val_accuracy:.4f}")
+                self.running[event.number] = (f"trial {event.number}: epoch {event.epoch + 1}, "
+                                              f"val accuracy {event.val_accuracy:.4f}")
             case TrialFinished():
+                self.running.pop(event.number, None)
                 self.last.append(event)
                 if event.state != "FAIL":
                     self.progress.advance(self.task)
             case BestChanged():
                 self.best = event
             case StudyFinished():
-                self.status = f"done: {event.reason}"
+                self.running.clear()
+                self.messages.append(f"done: {event.reason}")
             case EngineError():
-                self.messages.append(f"error: {event.message}")
+                pass  # raised to the CLI, which prints it once on stderr
 
     def __rich__(self) -> Group:
-        table = Table(box=None, header_style="bold")
-        for column in ("trial", "state", "value", "test acc", "epochs", "time", "params / error"):
-            table.add_column(column)
-        for t in self.last:
-            table.add_row(str(t.number), state_markup(t.state), number_text(t.value),
-                          number_text(t.test_accuracy), str(t.epochs_trained), f"{t.duration:.1f}s",
-                          t.error or str(t.params))
-        best = (f"[bold]best[/]: {self.best.value:.4f} (trial {self.best.number}, test accuracy "
-                f"{number_text(self.best.test_accuracy)}) {self.best.params}" if self.best else "best: -")
-        return Group(self.progress, best, self.status, table, *self.messages)
+        with self.lock:
+            table = Table(box=None, header_style="bold")
+            for column in ("trial", "state", "value", "test acc", "epochs", "time", "worker", "params / error"):
+                table.add_column(column)
+            for t in self.last:
+                table.add_row(str(t.number), state_markup(t.state), number_text(t.value),
+                              number_text(t.test_accuracy), str(t.epochs_trained), f"{t.duration:.1f}s", t.worker,
+                              t.error or str(t.params))
+            best = (f"[bold]best[/]: {self.best.value:.4f} (trial {self.best.number}, test accuracy "
+                    f"{number_text(self.best.test_accuracy)}) {self.best.params}" if self.best else "best: -")
+            return Group(self.progress, best, *self.running.values(), table, *self.messages)
 
 
 def run_headless(config: StudyConfig, export: str | None) -> int:
-    """Run the study; write the summary; exit 0 when done, 1 on a study error."""
-    from engine.report import load_study, write_report
+    """Run the study (in this process, or in worker processes: config.workers, config.gpus); write the
+    summary; exit 0 when done, 1 on a study error."""
+    from engine.report import export_report
 
     console = Console()
     display = RunDisplay()
-    runner = StudyRunner(config, emit=display.handle)
+    if config.n_workers > 1 or config.gpu_list:
+        source = WorkerPool(config, display.handle, n_workers=config.n_workers, gpus=config.gpu_list)
+    else:
+        source = StudyRunner(config, emit=display.handle)
     interrupts = 0
 
     def on_interrupt(signum, frame) -> None:
         nonlocal interrupts
         interrupts += 1
-        runner.stop(now=interrupts > 1)
-        display.messages.append("stopping now" if interrupts > 1 else
-                                "stopping after the running trial (Ctrl-C again to stop now)")
+        source.stop(now=interrupts > 1, everywhere=False)  # this process's workers; others go on
+        display.note("stopping now" if interrupts > 1 else
+                     "stopping after the running trial (Ctrl-C again to stop now)")
 
-    config.run_dir.mkdir(parents=True, exist_ok=True)
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         with native_stderr_to(config.run_dir / "tensorflow.log"), Live(display, console=console,
                                                                          refresh_per_second=4):
-            finished = runner.run()
-    except (ConfigError, DatasetError):
+            finished = source.run()
+    except UserError:
         raise  # the CLI prints them as one line, exit 2
     except Exception as exc:
         console.print(f"[red]tunedeck: study error: {type(exc).__name__}: {exc}[/] (log: {config.run_dir})")
@@ -120,10 +139,9 @@ def run_headless(config: StudyConfig, export: str | None) -> int:
         signal.signal(signal.SIGINT, previous)
     if not console.is_terminal:
         console.line()  # Live leaves its last frame without a newline when not on a terminal
-    study = load_study(config.storage_url, config.name)
-    summaries = [write_report(study, path) for path in (config.run_dir / "summary.md", export) if path]
+    summaries = [export_report(config.storage_url, config.name, path)
+                 for path in (config.run_dir / "summary.md", export) if path]
     console.print(f"{finished.reason}: {finished.n_complete} complete, {finished.n_pruned} pruned, "
                   f"{finished.n_failed} failed")
     console.print("summary: " + ", ".join(map(str, summaries)))
     return 0 if finished.ok else 1
-

@@ -49,6 +49,39 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(answer)
 
 
+class ChoiceScreen(ModalScreen[str | None]):
+    """A question with a few answers, each with its key and a button; `escape` cancels (None)."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="ChoiceScreen")
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="choice.cancel")]
+
+    def __init__(self, question: str, choices: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.question = question
+        self.choices = choices  # (key, label, value)
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question)
+            with Horizontal():
+                for key, label, value in self.choices:
+                    yield Button(f"{label} ({key})", id=f"choice-{value}")
+                yield Button("Cancel (esc)", id="choice-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#choice-cancel", Button).focus()
+
+    def on_key(self, event) -> None:
+        for key, _, value in self.choices:
+            if event.key == key:
+                event.stop()
+                self.dismiss(value)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        value = event.button.id.removeprefix("choice-")
+        self.dismiss(None if value == "cancel" else value)
+
+
 class HelpScreen(ModalScreen[None]):
     """Every key of the screen below, from its bindings."""
 
@@ -87,6 +120,7 @@ class TrialDetailScreen(ModalScreen[None]):
             yield Label(f"[b]Trial {t.number}[/b]  {t.state}  value {number_text(t.value)}"
                         f"  val acc {number_text(t.val_accuracy)}"
                         f"  test acc {number_text(t.test_accuracy)}  {t.duration:.1f}s  {t.epochs_trained} epochs")
+            yield Label(f"worker {t.worker or '-'}")
             if t.error:
                 yield Static(f"[red]{t.error}[/red]")
             yield PlotextPlot(id="curve")

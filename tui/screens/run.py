@@ -1,11 +1,16 @@
-"""The run screen: the engine in a thread worker, events streamed into the table, panel and charts."""
+"""The run screen: an event source in a thread worker, events streamed into the table, panel and charts.
+
+The source is a StudyRunner (this process trains), a WorkerPool (worker processes this app started) or a
+StudyWatcher (a study run elsewhere): all emit the same events for the whole study, and implement
+run() / stop(now, everywhere) / close()."""
 
 from __future__ import annotations
 
 import logging
 import statistics
 import time
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -28,13 +33,14 @@ from engine import (
     TrialStarted,
 )
 from tui.messages import EngineEvent
-from tui.screens.modals import ConfirmScreen, TrialDetailScreen
+from tui.screens.modals import ChoiceScreen, ConfirmScreen, TrialDetailScreen
 from tui.widgets.best_panel import BestPanel
 from tui.widgets.charts import CurvePlot, HistoryPlot, ImportancePlot, ThrottledPlot
 from tui.widgets.trial_table import TrialTable
 
 log = logging.getLogger("tunedeck.ui")
 FLUSH_SECONDS = 0.25  # table rows, log lines, charts and the status line are applied on this timer
+SourceFactory = Callable[..., Any]  # (config, emit=...) -> an event source
 
 
 def wall_clock() -> str:
@@ -63,12 +69,14 @@ class RunScreen(Screen):
     state: reactive[str] = reactive("starting")
     clock = staticmethod(time.monotonic)  # elapsed-time source (tests pin it)
 
-    def __init__(self, config: StudyConfig, runner_factory) -> None:
+    def __init__(self, config: StudyConfig, source_factory: SourceFactory, mode: str = "runner") -> None:
         super().__init__()
         self.config = config
-        self.runner = runner_factory(config, emit=lambda event: self.post_message(EngineEvent(event)))
+        self.mode = mode  # "runner": trains here; "pool": worker processes started here; "watch": a view only
+        self.runner = source_factory(config, emit=lambda event: self.post_message(EngineEvent(event)))
         self.started: StudyStarted | None = None
         self.trials: dict[int, TrialFinished] = {}
+        self.running_trials: set[int] = set()
         self.durations: list[float] = []  # of finished (complete or pruned) trials, replayed ones included
         self.start_time = self.clock()
         self.end_time: float | None = None
@@ -134,6 +142,7 @@ class RunScreen(Screen):
                 if event.dataset_note:
                     self.write_log(event.dataset_note, logging.WARNING)
             case TrialStarted():
+                self.running_trials.add(event.number)
                 table.push(event)
                 self.query_one(CurvePlot).running(event.number, ())
             case EpochEnded():
@@ -157,6 +166,7 @@ class RunScreen(Screen):
 
     def on_trial_finished(self, event: TrialFinished) -> None:
         self.trials[event.number] = event
+        self.running_trials.discard(event.number)
         self.query_one(TrialTable).push(event)
         self.query_one(HistoryPlot).add(event.number, event.state, event.value)
         self.query_one(CurvePlot).finished(event.number, event.curve)
@@ -164,6 +174,7 @@ class RunScreen(Screen):
             self.durations.append(event.duration)
         value = "-" if event.value is None else f"{event.value:.4f}"
         line = f"trial {event.number} {event.state} value {value} in {event.duration:.1f}s"
+        line += f" on {event.worker}" if event.worker else ""
         self.write_log(line + (f": {event.error}" if event.error else ""),
                        logging.WARNING if event.state == "FAIL" else logging.INFO)
 
@@ -197,8 +208,8 @@ class RunScreen(Screen):
         total = s.n_trials if s else self.config.n_trials
         parts = [f"[reverse] {self.state} [/reverse] [b]{self.config.name}[/b]",
                  s.dataset if s else self.config.dataset,
-                 s.device if s else "…", f"{self.n_finished}/{total} trials", f"elapsed {clock_text(elapsed)}",
-                 f"ETA {clock_text(self.eta())}"]
+                 s.device if s else "…", f"{self.n_finished}/{total} trials", f"{len(self.running_trials)} running",
+                 f"elapsed {clock_text(elapsed)}", f"ETA {clock_text(self.eta())}"]
         self.query_one("#status", Static).update("  ·  ".join(parts))
 
     def watch_state(self, state: str) -> None:
@@ -211,11 +222,16 @@ class RunScreen(Screen):
     def running(self) -> bool:
         return self.state in ("starting", "running", "stopping")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A watching view has no setup to go back to."""
+        return not (action == "back_to_setup" and self.mode == "watch")
+
     def action_stop(self) -> None:
+        """Ask every worker of the study to stop after its trial."""
         if self.running:
             self.runner.stop()
             self.state = "stopping"
-            self.write_log("stopping after the running trial")
+            self.write_log("asked every worker to stop after its running trial")
 
     def action_stop_now(self) -> None:
         if not self.running:
@@ -225,9 +241,10 @@ class RunScreen(Screen):
             if yes:
                 self.runner.stop(now=True)
                 self.state = "stopping"
-                self.write_log("stopping now")
+                self.write_log("asked every worker to stop now")
 
-        self.app.push_screen(ConfirmScreen("Stop the running trial now? (it is recorded as FAIL)"), answered)
+        self.app.push_screen(ConfirmScreen("Stop every running trial of the study now? (recorded as FAIL)"),
+                             answered)
 
     def action_export(self) -> None:
         self.export_summary()
@@ -235,11 +252,10 @@ class RunScreen(Screen):
     @work(thread=True, group="export", exit_on_error=False)
     def export_summary(self) -> None:
         """Render the Markdown summary off the UI thread (it reads the study from storage)."""
-        from engine.report import load_study, write_report
+        from engine.report import export_report
 
-        path = Path(self.config.run_dir) / "summary.md"
         try:
-            write_report(load_study(self.config.storage_url, self.config.name), path)
+            path = export_report(self.config.storage_url, self.config.name, self.config.run_dir / "summary.md")
         except Exception as exc:  # noqa: BLE001 - shown to the user, the app goes on
             self.app.call_from_thread(self.notify, f"Export failed: {exc}", severity="error")
             return
@@ -253,18 +269,40 @@ class RunScreen(Screen):
         self.app.open_setup(self.config)
 
     def action_quit_study(self) -> None:
+        """Quit. Watching: the workers go on. Workers started here: stop them, or leave them running. Training
+        here: the running trial stops, the study stays resumable."""
         if not self.running:
             self.app.exit()
+            return
+        if self.mode == "watch":
+            self.quit_after(self.runner.close, "closing the view; the workers go on")
+            return
+        if self.mode == "pool":
+            def chosen(choice: str | None) -> None:
+                if choice == "stop":
+                    self.quit_after(lambda: self.runner.stop(now=True, everywhere=False), "stopping the workers")
+                elif choice == "leave":
+                    self.quit_after(self.runner.close, "leaving the workers running; `tunedeck watch` "
+                                                       "shows them again")
+
+            self.app.push_screen(ChoiceScreen("Quit: stop this app's workers, or leave them running?",
+                                              [("s", "Stop them", "stop"), ("l", "Leave them running", "leave")]),
+                                 chosen)
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.quitting = True
-                self.state = "stopping"
-                self.write_log("quitting: stopping the engine; the study stays resumable")
-                self.runner.stop(now=True)
+                self.quit_after(lambda: self.runner.stop(now=True, everywhere=False),
+                                "quitting: stopping the engine; the study stays resumable")
 
         self.app.push_screen(ConfirmScreen("Quit? The running trial stops; the study can be resumed."), answered)
+
+    def quit_after(self, action: Callable[[], None], message: str) -> None:
+        """Run `action`, then exit once the engine thread has ended."""
+        self.quitting = True
+        self.state = "stopping"
+        self.write_log(message)
+        action()
 
     @on(DataTable.RowSelected)
     def open_trial(self, event: DataTable.RowSelected) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -15,6 +15,7 @@ from engine import ConfigError, StudyConfig, dump_config, load_config
 from engine.config import FIELD_HELP, OBJECTIVES, PRUNERS, SAMPLERS
 from engine.data import BUILTIN, availability
 from engine.space import default_space
+from engine.storage import mask_url, url_from_env
 from tui.form import check_form
 from tui.widgets.param_row import ParamRow
 
@@ -31,6 +32,17 @@ def field(label: str, widget, key: str) -> Vertical:
     widget.tooltip = FIELD_HELP.get(key)
     return Vertical(Label(label), widget, Static("", id=f"err-{key}", classes="error"), classes="field",
                     id=f"field-{key}")
+
+
+def has_password(url: str) -> bool:
+    """Whether a storage URL carries a password (its field then hides what is typed)."""
+    return mask_url(url) != url
+
+
+def storage_placeholder() -> str:
+    """What an empty storage field means: the environment's URL (masked), else SQLite."""
+    from_env = url_from_env()
+    return f"$TUNEDECK_STORAGE: {mask_url(from_env)}" if from_env else "SQLite in the output dir"
 
 
 def show_error(widget: Static, message: str) -> None:
@@ -92,8 +104,17 @@ class SetupScreen(Screen):
                 yield field("Study name", Input(c.study_name, compact=True, id="study_name",
                                                 placeholder="<model>-<dataset>"), "study_name")
                 yield field("Storage URL", Input(c.storage, compact=True, id="storage",
-                                                 placeholder="SQLite in the output dir"), "storage")
+                                                 password=has_password(c.storage), placeholder=storage_placeholder()),
+                            "storage")
                 yield field("Output dir", Input(c.out_dir, compact=True, id="out_dir"), "out_dir")
+            yield Label("Workers", classes="section")
+            with Horizontal(classes="fields"):
+                yield field("Workers", Input(str(c.workers or ""), type="integer", compact=True, id="workers",
+                                             placeholder="one per GPU, else 1"), "workers")
+                yield field("GPUs", Input(c.gpus, compact=True, id="gpus", placeholder="e.g. 0,1"), "gpus")
+                yield field("Heartbeat (s)", Input(str(c.heartbeat), type="integer", compact=True, id="heartbeat"),
+                            "heartbeat")
+            yield Static("looking for GPUs…", id="gpu-note", classes="note")
             yield Label("Config file", classes="section")
             with Horizontal(classes="fields"):
                 yield field("Path", Input("tunedeck.toml", compact=True, id="config_path"), "config")
@@ -108,12 +129,24 @@ class SetupScreen(Screen):
         self.query_one("#field-path").display = self.query_one("#dataset", Select).value == PATH_OPTION
         self.query_one("#model", Select).focus()
         self.validate()
+        self.find_gpus()
+
+    @work(thread=True, group="gpus", exit_on_error=False)
+    def find_gpus(self) -> None:
+        """List the GPUs (nvidia-smi, off the UI thread) under the Workers fields."""
+        from engine.device import cpu_cores, detect_gpus
+
+        gpus = detect_gpus()
+        note = (f"GPUs: {'; '.join(gpus)}. One worker per GPU: put their indexes in GPUs." if gpus else
+                f"No GPU found: workers share this machine's {cpu_cores()} CPU cores.")
+        self.app.call_from_thread(self.query_one("#gpu-note", Static).update, note)
 
     # --- reading and checking the form -------------------------------------------------
     def form_values(self) -> dict[str, Any]:
         values = {key: self.query_one(f"#{key}", Select).value for key in ("model", "dataset", "sampler",
                                                                               "pruner", "objective")}
-        for key in ("path", "subset", "n_trials", "timeout", "seed", "patience", "study_name", "storage", "out_dir"):
+        for key in ("path", "subset", "n_trials", "timeout", "seed", "patience", "study_name", "storage", "out_dir",
+                    "workers", "gpus", "heartbeat"):
             values[key] = self.query_one(f"#{key}", Input).value
         values["mixed_precision"] = self.query_one("#mixed_precision", Checkbox).value
         return values
@@ -135,7 +168,9 @@ class SetupScreen(Screen):
 
     @on(Input.Changed)
     @on(Checkbox.Changed)
-    def _changed(self) -> None:
+    def _changed(self, event: Input.Changed | Checkbox.Changed) -> None:
+        if isinstance(event, Input.Changed) and event.input.id == "storage":
+            event.input.password = has_password(event.value)
         self.validate()
 
     @on(Select.Changed)

@@ -10,6 +10,7 @@ from engine.report import number_text
 from tui.formatting import state_markup
 
 BEST_MARK = "[b yellow]★[/]"
+WORKER_WIDTH = 18
 
 
 class TrialTable(DataTable):
@@ -27,6 +28,7 @@ class TrialTable(DataTable):
         self.param_names: tuple[str, ...] = ()
         self.best_key: str | None = None
         self.pending: list[TrialStarted | TrialFinished | BestChanged] = []
+        self.incomplete: set[str] = set()  # rows added before all their parameters were drawn
 
     def push(self, event: TrialStarted | TrialFinished | BestChanged) -> None:
         self.pending.append(event)
@@ -55,6 +57,7 @@ class TrialTable(DataTable):
             self.add_column(label, key=key, width=width)
         for name in names:
             self.add_column(name, key=f"p.{name}")
+        self.add_column("worker", key="worker", width=WORKER_WIDTH)
 
     def _param_cells(self, params: dict) -> list[str]:
         return [str(params.get(name, "")) for name in self.param_names]
@@ -63,7 +66,9 @@ class TrialTable(DataTable):
         key = str(event.number)
         if key not in self.rows:
             self.add_row("", event.number, state_markup("RUNNING"), "-", "-", "-", "-",
-                         *self._param_cells(event.params), key=key)
+                         *self._param_cells(event.params), event.worker, key=key)
+            if len(event.params) < len(self.param_names):  # another worker's trial, seen mid-draw
+                self.incomplete.add(key)
 
     def trial_finished(self, event: TrialFinished) -> None:
         key = str(event.number)
@@ -71,10 +76,14 @@ class TrialTable(DataTable):
                  "value": number_text(event.value), "test": number_text(event.test_accuracy),
                  "epochs": str(event.epochs_trained), "time": f"{event.duration:.1f}s"}
         if key not in self.rows:
-            self.add_row("", event.number, *cells.values(), *self._param_cells(event.params), key=key)
-        else:
-            for column, value in cells.items():
-                self.update_cell(key, column, value)
+            self.add_row("", event.number, *cells.values(), *self._param_cells(event.params), event.worker, key=key)
+            return
+        for column, value in cells.items():
+            self.update_cell(key, column, value)
+        if key in self.incomplete:
+            self.incomplete.discard(key)
+            for name, value in zip(self.param_names, self._param_cells(event.params), strict=True):
+                self.update_cell(key, f"p.{name}", value)
 
     def mark_best(self, number: int) -> None:
         key = str(number)

@@ -1,0 +1,66 @@
+"""A trainer without TensorFlow for runner logic: each epoch waits a little and reports a value from the params."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import threading
+import time
+
+import optuna
+
+from engine import EpochEnded
+from engine.errors import TrialStopped
+from engine.trainer import DataInfo, TrialResult
+
+
+def score(params: dict) -> float:
+    """A deterministic val accuracy in 0.5..1 from the parameters: distinct parameters, (almost) distinct values."""
+    text = repr(sorted(params.items()))
+    return 0.5 + (sum(ord(c) * (i + 1) for i, c in enumerate(text)) % 4999) / 10000
+
+
+class FakeTrainer:
+    """Trains nothing. Each of `params["epochs"]` epochs waits `epoch_seconds` (a stop request ends the wait at
+    once), reports its value to the trial and the pruner, and emits EpochEnded."""
+
+    def __init__(self, epoch_seconds: float = 0.0) -> None:
+        self.epoch_seconds = epoch_seconds
+
+    def prepare(self, config) -> DataInfo:
+        env = {"python": platform.python_version(), "device": "CPU", "host": platform.node()}
+        return DataInfo("fake", "", 100, 20, "CPU", env)
+
+    def train(self, trial: optuna.Trial, params: dict, emit, stop_now: threading.Event) -> TrialResult:
+        final = score(params)
+        epochs = int(params.get("epochs", 1))
+        curve: list[float] = []
+        for epoch in range(epochs):
+            if stop_now.wait(self.epoch_seconds) if self.epoch_seconds else stop_now.is_set():
+                raise TrialStopped(f"at epoch {epoch + 1}")
+            value = final * (epoch + 1) / epochs
+            curve.append(value)
+            trial.report(value, epoch)
+            emit(EpochEnded(trial.number, epoch, math.nan, math.nan, math.nan, value, tuple(curve)))
+            if trial.should_prune():
+                trial.set_user_attr("epochs_trained", len(curve))
+                raise optuna.TrialPruned()
+        trial.set_user_attr("epochs_trained", len(curve))
+        return TrialResult(None, final, final - 0.01)
+
+
+def worker_main(config, epoch_seconds: float, poll_seconds: float = 0.2) -> None:
+    """A worker process for multiprocessing: a StudyRunner with the fake trainer (exit code 0 when ok)."""
+    from engine import StudyRunner
+
+    finished = StudyRunner(config, trainer=FakeTrainer(epoch_seconds), poll_seconds=poll_seconds).run()
+    os._exit(0 if finished.ok else 1)
+
+
+def wait_until(predicate, seconds: float = 60.0, step: float = 0.05) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(step)
