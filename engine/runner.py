@@ -62,7 +62,7 @@ def record_study(study: optuna.Study, config: StudyConfig, info: DataInfo, worke
     attrs = study.user_attrs
     if schema.DATA not in attrs:
         data = config.to_dict()
-        data["storage"] = mask_url(data["storage"])
+        data["storage"] = mask_url(config.storage_url)  # where it is, even when it came from the environment
         study.set_user_attr(schema.CONFIG, data)
         study.set_user_attr(schema.ENVIRONMENT, info.environment)
         study.set_user_attr(schema.PARAM_NAMES, [s.name for s in config.trial_space if s.kind != "fixed"])

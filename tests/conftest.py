@@ -57,3 +57,28 @@ def finished_study(tmp_path_factory):
 
 
 __all__ = ["ParamSpec", "Recorder", "fix", "tiny_config"]
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database for one test, dropped after it. Without a server the test is skipped, unless
+    $TUNEDECK_REQUIRE_POSTGRES is set (CI sets it): then a missing server fails the test."""
+    import getpass
+    import uuid
+
+    import psycopg
+
+    host, port = os.environ.get("PGHOST", "127.0.0.1"), os.environ.get("PGPORT", "5432")
+    user = os.environ.get("PGUSER") or getpass.getuser()
+    admin = f"postgresql://{user}@{host}:{port}/postgres"
+    name = f"tunedeck_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        if os.environ.get("TUNEDECK_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL is required here but unreachable at {host}:{port}: {exc}")
+        pytest.skip(f"no PostgreSQL server at {host}:{port} (set PGHOST/PGPORT/PGUSER): {exc}")
+    yield f"postgresql://{user}@{host}:{port}/{name}"
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import platform
 import threading
@@ -10,7 +11,7 @@ import time
 
 import optuna
 
-from engine import EpochEnded
+from engine import EpochEnded, ParamSpec, StudyConfig
 from engine.errors import TrialStopped
 from engine.trainer import DataInfo, TrialResult
 
@@ -50,11 +51,15 @@ class FakeTrainer:
         return TrialResult(None, final, final - 0.01)
 
 
-def worker_main(config, epoch_seconds: float, poll_seconds: float = 0.2) -> None:
-    """A worker process for multiprocessing: a StudyRunner with the fake trainer (exit code 0 when ok)."""
+def worker_main(config, epoch_seconds: float, barrier=None, poll_seconds: float = 0.2) -> None:
+    """A worker process for multiprocessing: a StudyRunner with the fake trainer (exit code 0 when ok). With a
+    barrier, every worker starts at the same moment (after its imports)."""
     from engine import StudyRunner
 
-    finished = StudyRunner(config, trainer=FakeTrainer(epoch_seconds), poll_seconds=poll_seconds).run()
+    runner = StudyRunner(config, trainer=FakeTrainer(epoch_seconds), poll_seconds=poll_seconds)
+    if barrier is not None:
+        barrier.wait(120)
+    finished = runner.run()
     os._exit(0 if finished.ok else 1)
 
 
@@ -64,3 +69,31 @@ def wait_until(predicate, seconds: float = 60.0, step: float = 0.05) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached")
         time.sleep(step)
+
+
+def fake_config(tmp_path, storage: str, n_trials: int, epochs: int = 2, **changes) -> StudyConfig:
+    """An MLP study whose learning rate is a log range: two workers drawing alike would show at once."""
+    config = StudyConfig(model="mlp", dataset="fake", n_trials=n_trials, storage=storage, study_name="shared",
+                         out_dir=str(tmp_path / "runs"), pruner="none", patience=0, heartbeat=1, keep_best=0,
+                         **changes)
+    config.space = [spec for spec in config.space if spec.name not in ("epochs", "learning_rate")]
+    config.space += [ParamSpec("epochs", "fixed", value=epochs),
+                     ParamSpec("learning_rate", "float", low=1e-4, high=1e-1, log=True)]
+    return config
+
+
+def start_workers(config: StudyConfig, n: int, epoch_seconds: float) -> list:
+    """n worker processes that open the study at the same moment."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(n)
+    processes = [context.Process(target=worker_main, args=(config, epoch_seconds, barrier)) for _ in range(n)]
+    for process in processes:
+        process.start()
+        process.barrier = barrier  # the children unpickle it after start(): keep it alive until they have
+    return processes
+
+
+def join(processes, seconds: float = 120) -> list[int]:
+    for process in processes:
+        process.join(seconds)
+    return [process.exitcode for process in processes]

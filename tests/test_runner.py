@@ -18,12 +18,11 @@ from engine import (
     TrialFailed,
     TrialFinished,
     TrialStarted,
+    schema,
 )
 from engine import runner as runner_module
-from engine import schema
 from engine.report import render_report
-from engine.storage import open_storage
-from engine.storage import reading_study
+from engine.storage import open_storage, reading_study
 from engine.training import TrialCallback, describe_error
 
 

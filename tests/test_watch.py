@@ -1,0 +1,96 @@
+"""Watching a study that other processes run, in the app (Pilot): the table fills, stop reaches the workers."""
+
+from __future__ import annotations
+
+import optuna
+from fakes import FakeTrainer, fake_config, join, start_workers, wait_until
+from rich.text import Text
+from test_tui import SIZE, wait_for
+from tui_fakes import factory
+
+from engine import StudyConfig, StudyRunner, schema
+from tui.app import TunedeckApp
+from tui.screens.modals import ChoiceScreen, ConfirmScreen
+from tui.screens.picker import StudyPickerScreen
+from tui.screens.run import RunScreen
+from tui.widgets.trial_table import TrialTable
+
+
+def study_ready(config: StudyConfig) -> bool:
+    try:
+        return schema.DATA in optuna.load_study(study_name=config.name, storage=config.storage_url).user_attrs
+    except KeyError:
+        return False
+
+
+def cell(table: TrialTable, number: int, column: str) -> str:
+    return Text.from_markup(str(table.get_cell(str(number), column))).plain
+
+
+async def test_watch_shows_every_trial_another_process_runs(tmp_path):
+    config = fake_config(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", n_trials=4, epochs=3)
+    [worker] = start_workers(config, 1, epoch_seconds=0.3)
+    wait_until(lambda: study_ready(config), 60)
+    app = TunedeckApp(watch=(config.storage_url, config.name))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.running_trials)
+        screen = app.screen
+        table = screen.query_one(TrialTable)
+        await wait_for(pilot, lambda: table.row_count and cell(table, 0, "state") == "RUNNING")
+        await wait_for(pilot, lambda: screen.state == "finished", 60)
+        assert table.row_count == 4 and {cell(table, n, "state") for n in range(4)} == {"COMPLETE"}
+        assert cell(table, 0, "worker").endswith(f":{worker.pid}/cpu")
+        assert "4/4 trials" in str(screen.query_one("#status").render())
+        await pilot.press("r")  # a view has no setup to go back to
+        assert isinstance(app.screen, RunScreen)
+    assert join([worker]) == [0]
+
+
+async def test_stop_now_from_a_watching_view_stops_the_workers(tmp_path):
+    config = fake_config(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", n_trials=5, epochs=200)
+    [worker] = start_workers(config, 1, epoch_seconds=0.1)
+    wait_until(lambda: study_ready(config), 60)
+    app = TunedeckApp(watch=(config.storage_url, config.name))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.running_trials)
+        await pilot.press("S")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.screen.state == "finished", 30)
+        assert any("stopped by a view on" in str(n.message) for n in app._notifications)
+    assert join([worker], 30) == [0]
+    trial = optuna.load_study(study_name=config.name, storage=config.storage_url).trials[0]
+    assert trial.user_attrs[schema.STOPPED_BY] == "user"
+
+
+async def test_the_picker_lists_the_storage_s_studies(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    for name, n_trials in (("first", 1), ("second", 2)):
+        config = fake_config(tmp_path, url, n_trials=n_trials)
+        config.study_name = name
+        StudyRunner(config, trainer=FakeTrainer()).run()
+    app = TunedeckApp(watch=(url, None))
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, StudyPickerScreen)
+        table = app.screen.query_one("#studies")
+        await wait_for(pilot, lambda: table.row_count == 2)
+        assert {table.get_cell(name, "study"): table.get_cell(name, "complete")
+                for name in ("first", "second")} == {"first": 1, "second": 2}
+        table.move_cursor(row=[str(key.value) for key in table.rows].index("second"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "finished")
+        assert app.screen.query_one(TrialTable).row_count == 2
+
+
+async def test_quitting_an_app_that_started_workers_asks_to_stop_or_leave_them(tmp_path):
+    for key, expected in (("l", "closed"), ("s", "now")):
+        make = factory(hold=True)
+        app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=make)
+        async with app.run_test(size=SIZE) as pilot:
+            app.push_screen(RunScreen(app.config, make, mode="pool"))
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "running")
+            await pilot.press("q")
+            assert isinstance(app.screen, ChoiceScreen)
+            await pilot.press(key)
+            await wait_for(pilot, lambda: not app.is_running)
+        assert make.last.stopped == expected

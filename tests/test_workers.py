@@ -1,0 +1,187 @@
+"""Several workers on one study, as separate processes: exact budget, distinct draws, dead workers, stop.
+
+The workers here train with the fake trainer (tests/fakes.py): what is tested is the runner and the storage.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import platform
+import signal
+import threading
+import time
+
+import optuna
+import pytest
+from conftest import Recorder
+from fakes import FakeTrainer, fake_config, join, start_workers, wait_until
+from optuna.trial import TrialState
+
+from engine import StudyConfig, StudyRunner, TrialFinished, TrialStarted, schema
+from engine.storage import open_storage
+from engine.workers import process_start
+from tui.cli import main
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def stored_trials(config: StudyConfig) -> list:
+    return optuna.load_study(study_name=config.name, storage=config.storage_url).get_trials(deepcopy=False)
+
+
+def states(trials) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for trial in trials:
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    return counts
+
+
+def test_three_workers_on_an_empty_postgres_database(postgres_url, tmp_path):
+    config = fake_config(tmp_path, postgres_url, n_trials=9)
+    assert join(start_workers(config, 3, epoch_seconds=0.1)) == [0, 0, 0]  # nobody lost the schema race
+    trials = stored_trials(config)
+    assert sum(t.state in FINISHED for t in trials) == 9
+    assert "RUNNING" not in states(trials)
+    drawn = [tuple(sorted(t.params.items())) for t in trials if t.state in FINISHED]
+    assert len(set(drawn)) == len(drawn)  # each worker's sampler has its own seed
+    workers = {t.user_attrs[schema.WORKER]["id"] for t in trials}
+    assert len(workers) >= 2 and all(w.startswith(f"{platform.node()}:") and w.endswith("/cpu") for w in workers)
+    attrs = optuna.load_study(study_name=config.name, storage=postgres_url).user_attrs
+    assert sum(key.startswith(schema.WORKER_ENV_PREFIX) for key in attrs) == 3
+    assert attrs[schema.N_TRIALS] == 9 and attrs[schema.CONFIG]["model"] == "mlp"
+
+
+def test_a_killed_worker_s_trial_fails_and_is_retried(postgres_url, tmp_path):
+    config = fake_config(tmp_path, postgres_url, n_trials=4, epochs=6)
+    victim, survivor = start_workers(config, 2, epoch_seconds=0.4)
+
+    def victim_trial():
+        try:
+            trials = stored_trials(config)
+        except KeyError:
+            return None
+        return next((t for t in trials if t.state == TrialState.RUNNING and t.intermediate_values
+                     and t.user_attrs.get(schema.WORKER, {}).get("pid") == victim.pid), None)
+
+    wait_until(lambda: victim_trial() is not None, 60)
+    killed = victim_trial()
+    os.kill(victim.pid, signal.SIGKILL)
+    assert join([survivor]) == [0]
+    trials = stored_trials(config)
+    assert sum(t.state in FINISHED for t in trials) == 4 and "RUNNING" not in states(trials)
+    dead = trials[killed.number]
+    assert dead.state == TrialState.FAIL and schema.trial_error(dead) == schema.NO_HEARTBEAT
+    retry = next(t for t in trials if t.system_attrs.get("failed_trial") == killed.number)
+    assert retry.state == TrialState.COMPLETE and retry.params == killed.params
+    assert retry.user_attrs[schema.WORKER]["pid"] == survivor.pid
+
+
+def test_two_workers_on_one_sqlite_file(tmp_path):
+    config = fake_config(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", n_trials=8)
+    assert join(start_workers(config, 2, epoch_seconds=0.05)) == [0, 0]
+    trials = stored_trials(config)
+    assert states(trials) == {"COMPLETE": 8}  # none failed, none lost, none over
+
+
+def test_two_workers_on_a_journal_file(tmp_path):
+    config = fake_config(tmp_path, f"journal:///{tmp_path / 'study.log'}", n_trials=6)
+    assert join(start_workers(config, 2, epoch_seconds=0.05)) == [0, 0]
+    trials = optuna.load_study(study_name=config.name, storage=open_storage(config.storage_url)).trials
+    assert states(trials) == {"COMPLETE": 6}
+    assert len({t.user_attrs[schema.WORKER]["id"] for t in trials}) == 2
+
+
+def _leave_a_running_trial(url: str, name: str) -> None:
+    """A worker that dies mid-trial on a journal storage (which has no heartbeat)."""
+    study = optuna.create_study(study_name=name, storage=open_storage(url), direction="maximize")
+    trial = study.ask()
+    trial.suggest_int("layer_num", 2, 4)
+    me = {"id": f"{platform.node()}:{os.getpid()}/cpu", "host": platform.node(), "pid": os.getpid(),
+          "device": "cpu", "started": process_start(os.getpid())}
+    trial.set_user_attr(schema.WORKER, me)
+    os._exit(0)
+
+
+def test_journal_fails_a_dead_local_worker_s_trial_on_start(tmp_path):
+    config = fake_config(tmp_path, f"journal:///{tmp_path / 'study.log'}", n_trials=2)
+    process = multiprocessing.get_context("spawn").Process(target=_leave_a_running_trial,
+                                                           args=(config.storage_url, config.name))
+    process.start()
+    process.join(60)
+    recorder = Recorder()
+    result = StudyRunner(config, emit=recorder, trainer=FakeTrainer(), poll_seconds=0.1).run()
+    assert (result.n_complete, result.n_failed) == (2, 1)
+    trials = optuna.load_study(study_name=config.name, storage=open_storage(config.storage_url)).trials
+    assert trials[0].state == TrialState.FAIL and "died while the trial ran" in schema.trial_error(trials[0])
+    retry = next(t for t in trials if t.system_attrs.get("failed_trial") == 0)
+    assert retry.state == TrialState.COMPLETE and retry.params["layer_num"] == trials[0].params["layer_num"]
+
+
+def test_a_worker_waits_for_others_trials_and_takes_a_freed_slot(tmp_path):
+    config = fake_config(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", n_trials=2)
+    StudyRunner(fake_config(tmp_path, config.storage, n_trials=1), trainer=FakeTrainer()).run()
+    study = optuna.load_study(study_name=config.name, storage=config.storage_url)
+    other = study.ask()  # another worker's trial, alive: 1 finished + 1 running fill the budget of 2
+    recorder = Recorder()
+    runner = StudyRunner(config, emit=recorder, trainer=FakeTrainer(), poll_seconds=0.1)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    time.sleep(1.5)
+    assert thread.is_alive() and not [e for e in recorder.of(TrialStarted) if e.number != other.number]
+    study.tell(other, state=TrialState.FAIL)  # it failed: its slot is free again
+    thread.join(60)
+    assert not thread.is_alive()
+    assert [e.number for e in recorder.of(TrialStarted)] == [other.number, other.number + 1]
+    assert states(stored_trials(config)) == {"COMPLETE": 2, "FAIL": 1}
+
+
+def test_a_trial_that_lost_the_race_for_the_last_slot_is_not_run(tmp_path, monkeypatch):
+    config = fake_config(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", n_trials=1)
+    StudyRunner(fake_config(tmp_path, config.storage, n_trials=1), trainer=FakeTrainer()).run()
+    config.n_trials = 2
+    study = optuna.load_study(study_name=config.name, storage=config.storage_url)
+    study.ask()  # another worker took the last slot a moment ago
+    answers = iter([True, False])  # this worker's own check passed just before
+
+    def wait_for_slot(self, study, started):
+        return next(answers)
+
+    monkeypatch.setattr(StudyRunner, "_wait_for_slot", wait_for_slot)
+    recorder = Recorder()
+    result = StudyRunner(config, emit=recorder, trainer=FakeTrainer()).run()
+    lost = recorder.of(TrialFinished)[-1]
+    assert lost.number == 2 and lost.state == "FAIL" and lost.error.startswith("not run: other workers")
+    assert stored_trials(config)[2].user_attrs[schema.STOPPED_BY] == "budget"
+    assert result.ok  # not counted as a failure
+
+
+def test_stop_ends_every_worker(postgres_url, tmp_path, capsys):
+    config = fake_config(tmp_path, postgres_url, n_trials=10, epochs=200)
+    processes = start_workers(config, 2, epoch_seconds=0.1)
+
+    def running() -> int:
+        try:
+            return states(stored_trials(config)).get("RUNNING", 0)
+        except KeyError:
+            return 0
+
+    wait_until(lambda: running() == 2, 60)
+    asked = time.monotonic()
+    assert main(["stop", "--now", "--storage", postgres_url, "--study-name", config.name]) == 0
+    assert "asked every worker of study 'shared' to stop at their next batch (2 trials running)" in capsys.readouterr().out
+    assert join(processes, 30) == [0, 0]
+    assert time.monotonic() - asked < 15  # each saw the request within its poll interval
+    trials = stored_trials(config)
+    assert states(trials) == {"FAIL": 2}
+    assert all(t.user_attrs[schema.STOPPED_BY] == "user" and "stopped by user at epoch" in t.user_attrs[schema.ERROR]
+               for t in trials)
+
+
+@pytest.mark.parametrize("url", ["sqlite:///study.db", "journal:///study.log"])
+def test_stop_of_a_missing_study_names_what_is_there(tmp_path, monkeypatch, capsys, url):
+    monkeypatch.chdir(tmp_path)
+    StudyRunner(fake_config(tmp_path, url, n_trials=1), trainer=FakeTrainer()).run()
+    assert main(["stop", "--storage", url, "--study-name", "other"]) == 2
+    error = capsys.readouterr().err
+    assert "study-name: no study 'other' in" in error and error.strip().endswith("studies there: shared")
