@@ -157,6 +157,8 @@ class StudyRunner:
         finally:
             done.set()
             poller.join()
+        if self._request_everywhere is not None:  # asked for just before this worker ended: still tell the others
+            self._sync_stop_request(study)
         return self._finish(self.follower.poll(final=True))
 
     # --- the budget ------------------------------------------------------------------------------
@@ -165,15 +167,12 @@ class StudyRunner:
         may fail and free its slot). Sets the reason when the answer is no."""
         config, waiting = self.config, False
         while True:
+            counts = self.follower.poll()  # fresh: the moment between this check and the ask is the only race
             if self._stop_reason or self._stop_after_trial.is_set() or not self._ok:
                 return False
             if config.timeout and time.monotonic() - started >= config.timeout:
                 self._stop_reason = f"timeout after {config.timeout:g} s"
                 return False
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)  # other workers' trials whose heartbeat stopped
-            counts = self.follower.poll()
             if counts.finished >= config.n_trials:
                 self._stop_reason = f"finished {config.n_trials} trials"
                 return False
@@ -184,6 +183,9 @@ class StudyRunner:
                 log.info("waiting: %d running trials of other workers fill the budget", counts.running)
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)  # other workers' trials whose heartbeat stopped
 
     def _trials_ahead(self, trial: optuna.Trial) -> int:
         """Trials numbered before this one that may still finish: if n_trials of them exist, this one is not
@@ -194,12 +196,12 @@ class StudyRunner:
     # --- one trial -------------------------------------------------------------------------------
     def _objective(self, trial: optuna.Trial) -> float:
         config = self.config
+        trial.set_user_attr(schema.WORKER, self.worker.record())
         if self._stop_after_trial.is_set():
             raise self._stopped(trial, self._stop_cause, f"stopped by {self._stop_cause} before training")
         if self._trials_ahead(trial) >= config.n_trials:
             raise self._stopped(trial, "budget", f"not run: other workers' trials already make the study's "
                                                  f"{config.n_trials}")
-        trial.set_user_attr(schema.WORKER, self.worker.record())
         params = suggest(trial, config.trial_space)
         fixed = fixed_params(config.trial_space)
         if fixed:
@@ -245,8 +247,7 @@ class StudyRunner:
             log.warning("trial %d: %s", trial.number, warning)
 
     def _after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        """Optuna callback: the follower emits the finished trial (and others'); count failures in a row."""
-        self.follower.poll()
+        """Optuna callback: count failures in a row (the next poll emits the trial)."""
         if trial.state == TrialState.FAIL and not schema.stopped(trial):
             self._failures_in_a_row += 1
             if self._failures_in_a_row >= MAX_FAILURES_IN_A_ROW:

@@ -279,3 +279,25 @@ def test_headless_display_counts_replayed_trials_once():
             + trial_events(1, "PRUNED", 0.5, (0.5,))[-1:]:
         display.handle(event)
     assert display.progress.tasks[0].completed == 2
+
+
+def test_headless_display_shows_every_worker_s_trials_verbatim():
+    """Worker ids, dataset names and parameters are shown as they are, never read as rich markup."""
+    from dataclasses import replace
+
+    from rich.console import Console
+    from tui_fakes import started, trial_events
+
+    from engine import TrialStarted
+    from tui.headless import RunDisplay
+
+    display = RunDisplay()
+    display.handle(replace(started(), dataset="digits[bold].npz"))
+    display.handle(TrialStarted(7, {"units": [1, 2]}, 5, worker="gpubox:41/gpu1"))
+    for event in trial_events(3, "COMPLETE", 0.9, (0.9,))[-1:]:
+        display.handle(replace(event, worker="otherbox:99/cpu"))
+    console = Console(record=True, width=200)
+    console.print(display)
+    text = console.export_text()
+    assert "digits[bold].npz" in text and "trial 7 on gpubox:41/gpu1: {'units': [1, 2]}" in text
+    assert "otherbox:99/cpu" in text

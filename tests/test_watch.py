@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import optuna
+import pytest
 from fakes import FakeTrainer, fake_config, join, start_workers, wait_until
 from rich.text import Text
 from test_tui import SIZE, wait_for
@@ -82,15 +83,15 @@ async def test_the_picker_lists_the_storage_s_studies(tmp_path):
         assert app.screen.query_one(TrialTable).row_count == 2
 
 
-async def test_quitting_an_app_that_started_workers_asks_to_stop_or_leave_them(tmp_path):
-    for key, expected in (("l", "closed"), ("s", "now")):
-        make = factory(hold=True)
-        app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=make)
-        async with app.run_test(size=SIZE) as pilot:
-            app.push_screen(RunScreen(app.config, make, mode="pool"))
-            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "running")
-            await pilot.press("q")
-            assert isinstance(app.screen, ChoiceScreen)
-            await pilot.press(key)
-            await wait_for(pilot, lambda: not app.is_running)
-        assert make.last.stopped == expected
+@pytest.mark.parametrize("key, expected", [("l", "closed"), ("s", "now")])
+async def test_quitting_an_app_that_started_workers_asks_to_stop_or_leave_them(tmp_path, key, expected):
+    make = factory(hold=True)
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=make)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(RunScreen(app.config, make, mode="pool"))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "running")
+        await pilot.press("q")
+        assert isinstance(app.screen, ChoiceScreen)
+        await pilot.press(key)
+        await wait_for(pilot, lambda: not app.is_running)
+    assert make.last.stopped == expected

@@ -8,6 +8,7 @@ from collections import deque
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -63,18 +64,18 @@ class RunDisplay:
 
     def note(self, message: str) -> None:
         with self.lock:
-            self.messages.append(message)
+            self.messages.append(escape(message))
 
     def _apply(self, event: object) -> None:
         match event:
             case StudyStarted():
                 # completed starts at 0: a resumed study's earlier trials are replayed as TrialFinished
                 self.progress.update(self.task, total=event.n_trials, completed=0,
-                                     description=f"{event.study_name} on {event.dataset} ({event.device})")
+                                     description=escape(f"{event.study_name} on {event.dataset} ({event.device})"))
                 if event.dataset_note:
-                    self.messages.append(event.dataset_note)
+                    self.messages.append(escape(event.dataset_note))
             case TrialStarted():
-                self.running[event.number] = f"trial {event.number} [{event.worker}]: {event.params}"
+                self.running[event.number] = escape(f"trial {event.number} on {event.worker}: {event.params}")
             case EpochEnded():
                 self.running[event.number] = (f"trial {event.number}: epoch {event.epoch + 1}, "
                                               f"val accuracy {event.val_accuracy:.4f}")
@@ -87,7 +88,7 @@ class RunDisplay:
                 self.best = event
             case StudyFinished():
                 self.running.clear()
-                self.messages.append(f"done: {event.reason}")
+                self.messages.append(escape(f"done: {event.reason}"))
             case EngineError():
                 pass  # raised to the CLI, which prints it once on stderr
 
@@ -98,10 +99,11 @@ class RunDisplay:
                 table.add_column(column)
             for t in self.last:
                 table.add_row(str(t.number), state_markup(t.state), number_text(t.value),
-                              number_text(t.test_accuracy), str(t.epochs_trained), f"{t.duration:.1f}s", t.worker,
-                              t.error or str(t.params))
+                              number_text(t.test_accuracy), str(t.epochs_trained), f"{t.duration:.1f}s",
+                              escape(t.worker), escape(t.error or str(t.params)))
             best = (f"[bold]best[/]: {self.best.value:.4f} (trial {self.best.number}, test accuracy "
-                    f"{number_text(self.best.test_accuracy)}) {self.best.params}" if self.best else "best: -")
+                    f"{number_text(self.best.test_accuracy)}) {escape(str(self.best.params))}"
+                    if self.best else "best: -")
             return Group(self.progress, best, *self.running.values(), table, *self.messages)
 
 
