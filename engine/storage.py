@@ -105,10 +105,11 @@ def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.Base
     for attempt in range(SCHEMA_ATTEMPTS):
         try:
             return _rdb_storage(url, heartbeat)
-        except ModuleNotFoundError as exc:
-            _, extra = DRIVERS[dialect(url)]
-            raise StorageError(f"storage: the {dialect(url)} driver ({exc.name}) is not installed; install it with "
-                               f"pip install 'tunedeck[{extra}]'") from None
+        except ImportError:  # Optuna wraps the driver's ModuleNotFoundError in an ImportError of its own
+            driver, extra = DRIVERS[dialect(url)]
+            scheme_driver = with_driver(url).split("://", 1)[0].partition("+")[2] or driver
+            raise StorageError(f"storage: the {dialect(url)} driver ({scheme_driver}) is not installed; install it "
+                               f"with pip install 'tunedeck[{extra}]'") from None
         except Exception as exc:  # SQLAlchemy and driver errors
             if attempt + 1 < SCHEMA_ATTEMPTS and _schema_race(exc):
                 time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))

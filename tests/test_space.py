@@ -4,7 +4,7 @@ import optuna
 import pytest
 
 from engine import ParamSpec, StudyConfig
-from engine.runner import make_sampler
+from engine.sampling import make_sampler
 from engine.space import fixed_params, suggest
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -46,3 +46,17 @@ def test_tpe_seed_42_draws_the_seed_protocol(model, epochs_total, best):
 def test_random_sampler_is_seeded():
     config = StudyConfig(sampler="random", seed=7)
     assert draw(config, 5) == draw(config, 5)
+
+
+def test_a_worker_s_sampler_is_seeded_by_its_first_trial_number():
+    """Trial numbers are unique in a study: seeding with seed + the first one gives each worker its own draws,
+    and a study that already has 3 trials goes on as seed + 3 would."""
+    config = StudyConfig(model="mlp", seed=42, pruner="none", objective="test_accuracy")
+    study = optuna.create_study(direction="maximize", sampler=make_sampler(config))
+    for params in draw(StudyConfig(model="mlp", seed=1), 3):  # three earlier trials, drawn with another seed
+        distributions = {name: optuna.distributions.IntDistribution(0, 1000) for name in params}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=0.5))
+    study.optimize(lambda trial: (suggest(trial, config.space), 0.5)[1], n_trials=2)
+    fresh = StudyConfig(model="mlp", seed=45, pruner="none", objective="test_accuracy")
+    assert [t.params for t in study.trials[3:]] == draw(fresh, 2)
+    assert draw(fresh, 2) != draw(config, 2)

@@ -51,6 +51,9 @@ INVALID = [
     ("#n_trials", "0", "err-n_trials", "n_trials: must be >= 1"),
     ("#seed", "-1", "err-seed", "seed: must be >= 0"),
     ("#timeout", "-5", "err-timeout", "timeout: must be >= 0"),
+    ("#gpus", "0,a", "err-gpus", "gpus: expected GPU indexes like 0,1,2, got '0,a'"),
+    ("#workers", "-2", "err-workers", "workers: must be >= 0"),
+    ("#heartbeat", "0", "err-heartbeat", "heartbeat: must be >= 1"),
     ("#storage", "study.db", "err-storage", "storage: 'study.db' is not a storage URL"),
     ("#epochs-high", "3", "row-epochs", "space.epochs: low must be <= high (got 5 > 3)"),
     ("#epochs-step", "7", "row-epochs", "space.epochs.step: 7 does not divide the range 5..50"),
@@ -301,3 +304,18 @@ def test_headless_display_shows_every_worker_s_trials_verbatim():
     text = console.export_text()
     assert "digits[bold].npz" in text and "trial 7 on gpubox:41/gpu1: {'units': [1, 2]}" in text
     assert "otherbox:99/cpu" in text
+
+
+async def test_a_storage_password_is_hidden_in_the_form(tmp_path):
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=factory())
+    async with app.run_test(size=SIZE) as pilot:
+        field = app.screen.query_one("#storage", Input)
+        field.value = "postgresql://tuner@db/studies"
+        await pilot.pause()
+        assert not field.password
+        field.value = "postgresql://tuner:s3cret@db/studies"
+        await pilot.pause()
+        field.focus()
+        await pilot.pause()
+        assert field.password and "s3cret" not in app.export_screenshot()
+        assert not app.screen.errors
