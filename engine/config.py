@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,8 +122,11 @@ class StudyConfig:
 
     @property
     def name(self) -> str:
-        """The study name, derived from model and dataset when not set."""
-        return self.study_name or f"{self.model}-{Path(self.dataset).name or self.dataset}"
+        """The study name, derived from model and dataset when not set (made a valid name)."""
+        if self.study_name:
+            return self.study_name
+        derived = re.sub(r"[^\w.+=@,-]+", "-", f"{self.model}-{Path(self.dataset).name or self.dataset}")
+        return derived.lstrip(".-")[:STUDY_NAME_LIMIT] or self.model
 
     @property
     def seed_protocol(self) -> bool:
@@ -147,6 +152,17 @@ class StudyConfig:
     def run_dir(self) -> Path:
         """Folder of this study's logs, models and summary."""
         return Path(self.out_dir) / self.name
+
+    def make_run_dir(self) -> Path:
+        """Create run_dir (and its parents); a folder that cannot be made is a ConfigError naming out_dir."""
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.run_dir / f".write-test-{os.getpid()}"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"out_dir: cannot write to {str(self.run_dir)!r}: {exc.strerror or exc}") from None
+        return self.run_dir
 
     @property
     def storage_url(self) -> str:
@@ -239,13 +255,45 @@ def _check_choice(where: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{where}: {value!r} is not allowed; choose one of {', '.join(allowed)}")
 
 
-def _check_number(where: str, value: Any, *, integer: bool = False, minimum: float | None = None) -> None:
+def shown(value: Any, limit: int = 40) -> str:
+    """A value as an error message quotes it: its repr, cut short (a 400-digit number stays one line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def plain(number: float) -> str:
+    """1000000 and 1e-07 as people write them in a config."""
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
+
+
+def check_number(where: str, value: Any, integer: bool, minimum: float, maximum: float) -> None:
+    """Raise ConfigError unless `value` is a finite number (an integer if asked) in minimum..maximum."""
     ok_type = int if integer else (int, float)
     not_finite = isinstance(value, float) and not math.isfinite(value)
     if isinstance(value, bool) or not isinstance(value, ok_type) or not_finite:
-        raise ConfigError(f"{where}: expected {'an integer' if integer else 'a number'}, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{where}: must be >= {minimum}, got {value!r}")
+        raise ConfigError(f"{where}: expected {'an integer' if integer else 'a number'}, got {shown(value)}")
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{where}: must be in {plain(minimum)}..{plain(maximum)}, got {shown(value)}")
+
+
+# Every number of a study: (integer, minimum, maximum); the maxima are what NumPy, TensorFlow and Optuna accept
+# (a seed is 32 bits; per-trial seeds derived from it wrap around) or more than any real study needs.
+NUMBER_RANGES: dict[str, tuple[bool, float, float]] = {
+    "n_trials": (True, 1, 1_000_000), "timeout": (False, 0, 365 * 24 * 3600), "seed": (True, 0, 2**32 - 1),
+    "subset": (True, 0, 1_000_000_000), "keep_best": (True, 0, 1000), "patience": (True, 0, 100_000),
+    "heartbeat": (True, 1, 3600), "workers": (True, 0, 256),
+}
+STUDY_NAME_LIMIT = 100
+STUDY_NAME = re.compile(r"[\w][\w .+=@,-]*")  # a name: no path separators, no leading dot
+
+
+def check_study_name(name: str) -> None:
+    """Study names are names, not paths: they become a folder under out_dir."""
+    if len(name) > STUDY_NAME_LIMIT:
+        raise ConfigError(f"study_name: at most {STUDY_NAME_LIMIT} characters, got {len(name)}")
+    if not STUDY_NAME.fullmatch(name) or ".." in name:
+        raise ConfigError(f"study_name: {shown(name)} is not a name; use letters, digits, spaces and . _ - + = @ , "
+                          f"(no / or \\, no leading dot, no ..)")
 
 
 def validate(config: StudyConfig) -> StudyConfig:
@@ -254,14 +302,8 @@ def validate(config: StudyConfig) -> StudyConfig:
     _check_choice("sampler", config.sampler, SAMPLERS)
     _check_choice("pruner", config.pruner, PRUNERS)
     _check_choice("objective", config.objective, OBJECTIVES)
-    _check_number("n_trials", config.n_trials, integer=True, minimum=1)
-    _check_number("timeout", config.timeout, minimum=0)
-    _check_number("seed", config.seed, integer=True, minimum=0)
-    _check_number("subset", config.subset, integer=True, minimum=0)
-    _check_number("keep_best", config.keep_best, integer=True, minimum=0)
-    _check_number("patience", config.patience, integer=True, minimum=0)
-    _check_number("heartbeat", config.heartbeat, integer=True, minimum=1)
-    _check_number("workers", config.workers, integer=True, minimum=0)
+    for key, (integer, minimum, maximum) in NUMBER_RANGES.items():
+        check_number(key, getattr(config, key), integer, minimum, maximum)
     if not isinstance(config.mixed_precision, bool):
         raise ConfigError(f"mixed_precision: expected true or false, got {config.mixed_precision!r}")
     for key in ("dataset", "study_name", "storage", "out_dir", "gpus"):
@@ -271,6 +313,9 @@ def validate(config: StudyConfig) -> StudyConfig:
         raise ConfigError(f"gpus: expected GPU indexes like 0,1,2, got {config.gpus!r}")
     if not config.dataset:
         raise ConfigError("dataset: must not be empty; use auto, mnist, fashion-mnist, mnist-5k or a path")
+    if not config.out_dir:
+        raise ConfigError("out_dir: must not be empty; e.g. runs")
+    check_study_name(config.name)
     if config.storage:
         from engine.storage import check_url
 
@@ -281,15 +326,32 @@ def validate(config: StudyConfig) -> StudyConfig:
     return config
 
 
+CONFIG_SIZE_LIMIT = 1_000_000  # bytes; a real config is a few kB
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML config file into plain data (not yet validated)."""
+    """Parse a TOML config file into plain data (not yet validated). Only a regular text file of sane size is
+    read (a directory, a device or a 10 GB file is refused before reading); a UTF-8 BOM is fine."""
     path = Path(path)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config: file {str(path)!r} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config: cannot read {str(path)!r}: {exc}") from None
+        if not path.exists():
+            raise ConfigError(f"config: file {str(path)!r} not found")
+        if path.is_dir():
+            raise ConfigError(f"config: {str(path)!r} is a directory, not a TOML file")
+        if not path.is_file():
+            raise ConfigError(f"config: {str(path)!r} is not a regular file (a device or a pipe?)")
+        if path.stat().st_size > CONFIG_SIZE_LIMIT:
+            raise ConfigError(f"config: {str(path)!r} is {path.stat().st_size:,} bytes; a config is at most "
+                              f"{CONFIG_SIZE_LIMIT:,}")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    if b"\0" in raw:
+        raise ConfigError(f"config: {str(path)!r} is a binary file, not TOML")
+    try:
+        return tomllib.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config: {str(path)!r} is not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
 

@@ -21,6 +21,7 @@ IDX_FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 SPLIT_SEED = 0  # fixed seed of every stratified split
+MIN_TRAIN = 10  # Keras validates each epoch on the last tenth of the training examples: at least one
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,9 @@ def load_dataset(name: str, subset: int = 0) -> Dataset:
         if subset >= len(data.y_train):
             raise DatasetError(f"subset: {subset} must be smaller than the {len(data.y_train)} training examples "
                                f"of {data.name}")
-        if subset < NUM_CLASSES:
-            raise DatasetError(f"subset: {subset} is too small; keep at least {NUM_CLASSES} examples (one per class)")
+        if subset < max(NUM_CLASSES, MIN_TRAIN):
+            raise DatasetError(f"subset: {subset} is too small for {data.name}; keep at least "
+                               f"{max(NUM_CLASSES, MIN_TRAIN)} examples (one per class, and a tenth to validate)")
         keep = stratified_indices(data.y_train, subset)
         data = Dataset(f"{data.name}[{subset}]", data.x_train[keep], data.y_train[keep],
                        data.x_test, data.y_test, data.note)
@@ -98,7 +100,13 @@ def _load_auto() -> Dataset:
 
 
 def _load_keras(name: str) -> Dataset:
-    """Keras' own loader: downloads once into Keras' cache, then reads it from there."""
+    """A Keras dataset: read from Keras' cache when it is there (validated, never deleted: Keras' own loader
+    deletes a file whose hash it does not know, such as one a user placed), else downloaded by Keras."""
+    cached = keras_cache_dir() / "mnist.npz" if name == "mnist" else keras_cache_dir() / "fashion-mnist"
+    if name == "mnist" and cached.is_file():
+        return _prepare(str(cached), *_read_npz(cached))
+    if name == "fashion-mnist" and _find_idx(cached):
+        return _prepare(str(cached), *_read_idx_dir(cached))
     import keras
 
     loader = keras.datasets.mnist if name == "mnist" else keras.datasets.fashion_mnist
@@ -196,11 +204,26 @@ def _prepare(name: str, x_train, y_train, x_test, y_test) -> Dataset:
                            f"{len(x_test)} test images but {len(y_test)} labels")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DatasetError(f"dataset: {name} train images are {x_train.shape[1:]} but test images {x_test.shape[1:]}")
-    return Dataset(name, x_train, y_train, x_test, y_test)
+    if len(y_train) < MIN_TRAIN:
+        raise DatasetError(f"dataset: {name} has {len(y_train)} training examples; at least {MIN_TRAIN} are needed "
+                           f"(each epoch validates on a tenth of them)")
+    return Dataset(name, x_train, y_train, x_test, y_test, note=_missing_classes(name, y_train, y_test))
+
+
+def _missing_classes(name: str, y_train: np.ndarray, y_test: np.ndarray) -> str:
+    """A warning when a class has no example in the training or the test set."""
+    notes = []
+    for key, y in (("training", y_train), ("test", y_test)):
+        missing = sorted(set(range(NUM_CLASSES)) - set(np.unique(y).tolist()))
+        if missing:
+            notes.append(f"classes {', '.join(map(str, missing))} have no {key} example")
+    return f"dataset: {name}: " + "; ".join(notes) if notes else ""
 
 
 def _images(name: str, key: str, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
+    if len(x) == 0:
+        raise DatasetError(f"dataset: {name} {key} is empty")
     if x.ndim == 3:
         x = x[..., np.newaxis]
     if x.ndim != 4 or x.shape[-1] != 1 or min(x.shape) == 0:
@@ -217,6 +240,8 @@ def _images(name: str, key: str, x: np.ndarray) -> np.ndarray:
 
 def _labels(name: str, key: str, y: np.ndarray) -> np.ndarray:
     y = np.asarray(y)
+    if len(y) == 0:
+        raise DatasetError(f"dataset: {name} {key} is empty")
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise DatasetError(f"dataset: {name} {key} must be a 1-D array of integer labels, got {y.dtype} {y.shape}")
     if len(y) and (y.min() < 0 or y.max() >= NUM_CLASSES):

@@ -47,8 +47,7 @@ class WorkerPool:
 
     def start(self) -> None:
         """Start the workers. The storage URL reaches them in the environment, never on a command line."""
-        run_dir = self.config.run_dir
-        run_dir.mkdir(parents=True, exist_ok=True)
+        run_dir = self.config.make_run_dir()
         config_path = run_dir / "workers.toml"
         storage = self.config.storage
         self.config.storage = ""  # the file holds no URL (and so no password)
@@ -69,7 +68,11 @@ class WorkerPool:
         """Start the workers, follow the study until it ends, then wait for the workers to leave. A worker
         that stopped on a user's mistake raises it as a UserError (the same one line it printed)."""
         self.start()
-        finished = self.watcher.run()
+        try:
+            finished = self.watcher.run()
+        except BaseException:  # Ctrl-C before the study began, a broken storage: the workers must not linger
+            self.stop(now=True, everywhere=False)
+            raise
         if finished.reason == "closed":
             return finished  # the view was closed; the workers go on
         failures = []
@@ -97,7 +100,7 @@ class WorkerPool:
             return "(no log)"
         return lines[-1] if lines else "(no output)"
 
-    def stop(self, now: bool = False, everywhere: bool = True) -> None:
+    def stop(self, now: bool = False, everywhere: bool = True, cause: str = "user") -> None:
         """everywhere: ask every worker of the study (here or elsewhere) through the storage; else signal this
         pool's workers (SIGINT: after the running trial; SIGTERM: now)."""
         if everywhere:

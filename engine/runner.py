@@ -9,6 +9,7 @@ trials that could still finish came before it, so the study ends with exactly n_
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import math
 import threading
@@ -20,6 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from engine import control, schema
+from engine.compat import check_compatible
 from engine.config import StudyConfig, validate
 from engine.errors import StorageError, TrialFailed, TrialStopped, UserError, first_line
 from engine.events import EngineError, Event, StudyFinished, StudyStarted, TrialStarted
@@ -40,8 +42,6 @@ MAX_FAILURES_IN_A_ROW = 3
 def opened_study(config: StudyConfig) -> Iterator[optuna.Study]:
     """Create the study or load it (so the same command resumes, and every worker joins the same study);
     errors name the storage, masked. The storage's connections are released at the end."""
-    if not config.storage and dialect(config.storage_url) == "sqlite":
-        config.run_dir.mkdir(parents=True, exist_ok=True)
     storage = open_storage(config.storage_url, heartbeat=config.heartbeat)
     try:
         study = optuna.create_study(study_name=config.name, storage=storage, direction="maximize",
@@ -57,13 +57,27 @@ def opened_study(config: StudyConfig) -> Iterator[optuna.Study]:
         close_storage(study._storage)
 
 
-def record_study(study: optuna.Study, config: StudyConfig, info: DataInfo, worker: WorkerInfo) -> None:
-    """What the study is, stored once when it is created; this worker's environment and target, every run."""
+def stored_form(config: StudyConfig) -> dict:
+    """The config as the study records it: the storage masked, and named even when it came from the environment."""
+    data = config.to_dict()
+    data["storage"] = mask_url(config.storage_url)
+    return data
+
+
+def record_study(study: optuna.Study, config: StudyConfig, info: DataInfo, worker: WorkerInfo,
+                 changes: list[str]) -> None:
+    """What the study is, stored once when it is created (and its compatible changes, when a run makes some);
+    this worker's environment and the study's target, every run."""
     attrs = study.user_attrs
+    if changes:
+        log.info("this run changes the study: %s", "; ".join(changes))
+        history = attrs.get(schema.CONFIG_CHANGES, [])
+        history.append({"at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "by": worker.id,
+                        "changes": changes})
+        study.set_user_attr(schema.CONFIG_CHANGES, history)
+        study.set_user_attr(schema.CONFIG, stored_form(config))
     if schema.DATA not in attrs:
-        data = config.to_dict()
-        data["storage"] = mask_url(config.storage_url)  # where it is, even when it came from the environment
-        study.set_user_attr(schema.CONFIG, data)
+        study.set_user_attr(schema.CONFIG, stored_form(config))
         study.set_user_attr(schema.ENVIRONMENT, info.environment)
         study.set_user_attr(schema.PARAM_NAMES, [s.name for s in config.trial_space if s.kind != "fixed"])
         study.set_user_attr(schema.DATA, {"name": info.dataset, "note": info.note, "n_train": info.n_train,
@@ -116,7 +130,7 @@ class StudyRunner:
         try:
             info = self.trainer.prepare(self.config)  # a bad dataset is refused before anything is created
             self.worker = this_worker(info.device)
-            with log_to_file(self.config.run_dir / "tunedeck.log") as log_path:
+            with log_to_file(self.config.make_run_dir() / "tunedeck.log") as log_path:
                 try:
                     with opened_study(self.config) as study:
                         return self._run(study, info, str(log_path))
@@ -130,7 +144,8 @@ class StudyRunner:
 
     def _run(self, study: optuna.Study, info: DataInfo, log_path: str) -> StudyFinished:
         config = self.config
-        record_study(study, config, info, self.worker)
+        changes = check_compatible(study, config, study.user_attrs.get(schema.CONFIG))
+        record_study(study, config, info, self.worker, changes)
         self._seen_stop = control.request_id(control.stop_request(study))
         n_finished = len(study.get_trials(deepcopy=False, states=FINISHED))
         self.emit(StudyStarted(config.name, mask_url(config.storage_url), info.dataset, info.note, info.n_train,

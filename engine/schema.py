@@ -11,7 +11,8 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 # --- study attributes ---------------------------------------------------------------------------
-CONFIG = "config"  # the StudyConfig as plain data, recorded once when the study is created (storage masked)
+CONFIG = "config"  # the StudyConfig as plain data, recorded when the study is created (storage masked)
+CONFIG_CHANGES = "config_changes"  # [{"at", "by", "changes"}]: compatible changes later runs made to CONFIG
 DATA = "data"  # the dataset: name, note, n_train, n_test; recorded with the config
 PARAM_NAMES = "param_names"  # the searched parameters, in suggest order
 ENVIRONMENT = "environment"  # versions and device of the worker that created the study

@@ -7,7 +7,7 @@ from typing import Any
 
 import optuna
 
-from engine.config import ParamSpec
+from engine.config import ParamSpec, plain, shown
 from engine.errors import ConfigError
 
 
@@ -34,12 +34,12 @@ def default_space(model: str) -> list[ParamSpec]:
     ]
 
 
-# What each parameter may hold: (type, minimum, maximum or None).
-PARAM_LIMITS: dict[str, tuple[type, float, float | None]] = {
+# What each parameter may hold: (type, minimum, maximum).
+PARAM_LIMITS: dict[str, tuple[type, float, float]] = {
     "layer_num": (int, 1, 16),
-    "first_layer_unit": (int, 1, None),
-    "epochs": (int, 1, None),
-    "batch_size": (int, 1, None),
+    "first_layer_unit": (int, 1, 100_000),
+    "epochs": (int, 1, 100_000),
+    "batch_size": (int, 1, 1_000_000),
     "k": (int, 1, 28),
     "learning_rate": (float, 1e-7, 10.0),
     "dropout": (float, 0.0, 0.99),
@@ -65,17 +65,48 @@ def check_space(model: str, space: list[ParamSpec]) -> None:
             raise ConfigError(f"space.{name}: missing; the {model} model needs it")
     for spec in space:
         _check_spec(spec)
+    if model == "mlp":
+        _check_mlp_shrink(space)
 
+
+def extremes(spec: ParamSpec) -> tuple[float, float]:
+    """The smallest and largest value a (valid) spec can give."""
+    if spec.kind == "fixed":
+        return spec.value, spec.value
+    if spec.kind == "categorical":
+        return min(spec.choices), max(spec.choices)
+    return spec.low, spec.high
+
+
+def _check_mlp_shrink(space: list[ParamSpec]) -> None:
+    """Layer i of the MLP has int(first_layer_unit / 2**i) units: the last one must keep at least one."""
+    specs = {spec.name: spec for spec in space}
+    units, layers = extremes(specs["first_layer_unit"])[0], extremes(specs["layer_num"])[1]
+    if int(units / 2 ** (layers - 1)) < 1:
+        raise ConfigError(f"space.layer_num: with first_layer_unit {units:g} and layer_num {layers:g} the MLP's last "
+                          f"layer would have 0 units; first_layer_unit must be >= 2^(layer_num-1) = "
+                          f"{2 ** (layers - 1):g}")
+
+
+def check_architecture(model: str, space: list[ParamSpec], input_shape: tuple[int, ...]) -> None:
+    """What only the data can tell: the CNN's pooling layers (each halves the image) must leave a pixel."""
+    if model != "cnn":
+        return
+    side = min(input_shape[:2])
+    layers = int(extremes(next(spec for spec in space if spec.name == "layer_num"))[1])
+    if side // 2**layers < 1:
+        most = max(side.bit_length() - 1, 0)
+        raise ConfigError(f"space.layer_num: {layers} pooling layers shrink the {input_shape[0]}x{input_shape[1]} "
+                          f"images to nothing; at most {most} for this data")
 
 def _check_value(where: str, name: str, value: Any) -> None:
     kind, low, high = PARAM_LIMITS[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
+        raise ConfigError(f"{where}: expected a number, got {shown(value)}")
     if kind is int and value != int(value):
         raise ConfigError(f"{where}: {name} must be a whole number, got {value!r}")
-    if value < low or (high is not None and value > high):
-        upper = f"..{high}" if high is not None else " or more"
-        raise ConfigError(f"{where}: {name} must be in {low}{upper}, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{where}: {name} must be in {plain(low)}..{plain(high)}, got {shown(value)}")
 
 
 def _check_spec(spec: ParamSpec) -> None:

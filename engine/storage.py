@@ -6,9 +6,11 @@ Every URL shown, logged or stored goes through `mask_url` first: a password neve
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import re
+import sqlite3
 import time
 import warnings
 from collections.abc import Iterator
@@ -95,8 +97,11 @@ def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.Base
     stops beating for twice that becomes FAIL and is retried once); a schema created by several workers at
     the same moment is retried; errors name the storage (masked) and, for a missing driver, the extra."""
     check_url(url)
+    if dialect(url) == "sqlite":
+        _check_own_sqlite_file(sqlite_path(url))
     if dialect(url) == "journal":
         path = journal_path(url)
+        _check_own_journal_file(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
@@ -131,6 +136,36 @@ def _rdb_storage(url: str, heartbeat: int | None) -> optuna.storages.RDBStorage:
             options = {"heartbeat_interval": heartbeat, "grace_period": 2 * heartbeat,
                        "heartbeat_stale_trial_callback": retry}
         return optuna.storages.RDBStorage(with_driver(url), engine_kwargs=engine_kwargs, **options)
+
+
+def _check_own_sqlite_file(path: Path) -> None:
+    """An existing SQLite file that is not an Optuna storage is never written to (Optuna would add its tables)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"storage: {str(path)!r} is not a SQLite database ({exc}); give a new file or an "
+                           f"Optuna storage") from None
+    if tables and "studies" not in tables:
+        raise StorageError(f"storage: {str(path)!r} is a SQLite database but not an Optuna storage (it has "
+                           f"{', '.join(sorted(tables)[:3])}); tunedeck leaves it alone: give another file")
+
+
+def _check_own_journal_file(path: Path) -> None:
+    """An existing file that is not an Optuna journal is never appended to."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb") as file:
+        first = file.readline(100_000)
+    try:
+        ok = "op_code" in json.loads(first)
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
+        raise StorageError(f"storage: {str(path)!r} is not an Optuna journal; tunedeck leaves it alone: give "
+                           f"another file")
 
 
 def _schema_race(exc: Exception) -> bool:

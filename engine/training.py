@@ -25,6 +25,7 @@ from engine.device import configure_gpus, gpu_peak_mb, reset_gpu_peak, set_mixed
 from engine.errors import StopNow, TrialFailed, TrialStopped, first_line
 from engine.events import EpochEnded
 from engine.models import build_model
+from engine.space import check_architecture
 from engine.trainer import DataInfo, TrialResult
 
 EVAL_BATCH = 1024  # evaluation batch size: accuracy does not depend on it, speed does
@@ -120,6 +121,7 @@ class KerasTrainer:
         configure_gpus()  # memory growth, before anything else touches the GPU
         self.config = config
         dataset = load_dataset(config.dataset, config.subset)
+        check_architecture(config.model, config.trial_space, dataset.input_shape)
         self.data = PreparedData.from_dataset(dataset)
         env = environment()
         return DataInfo(dataset.name, dataset.note, len(dataset.y_train), len(dataset.y_test), env["device"], env)

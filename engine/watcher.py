@@ -38,7 +38,7 @@ class StudyWatcher:
         self._closed = threading.Event()
         self._wake = threading.Event()
 
-    def stop(self, now: bool = False, everywhere: bool = True) -> None:
+    def stop(self, now: bool = False, everywhere: bool = True, cause: str = "user") -> None:
         """Ask every worker of the study to stop after its trial (now=True: at the next batch)."""
         self._request = now or bool(self._request)
         self._wake.set()

@@ -27,8 +27,8 @@ def run_cli(*args):
     (["run", "--storage", "redis://localhost"], "storage: 'redis' storages are not supported"),
     (["run", "--storage", "sqlite:///:memory:"], "storage: an in-memory SQLite database vanishes"),
     (["run", "--gpus", "0,x"], "gpus: expected GPU indexes like 0,1,2, got '0,x'"),
-    (["run", "--workers", "-1"], "workers: must be >= 0"),
-    (["run", "--heartbeat", "0"], "heartbeat: must be >= 1"),
+    (["run", "--workers", "-1"], "workers: must be in 0..256"),
+    (["run", "--heartbeat", "0"], "heartbeat: must be in 1..3600"),
 ])
 def test_user_errors_exit_2_with_one_line(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -54,15 +54,18 @@ def test_init_config_then_run_and_export(tmp_path, monkeypatch, capsys):
     assert "# tunedeck study `cli`" in capsys.readouterr().out
 
 
-def test_failed_study_exits_1(tmp_path, monkeypatch):
-    """A CNN of 3 pooling layers on 4x4 images fails every trial: the study ends with status 1."""
-    import numpy as np
+def test_failed_study_exits_1(tmp_path, monkeypatch, capsys):
+    """Every trial fails in Keras (here: a broken fit): three in a row end the study with status 1."""
+    from engine import training
+
+    def broken_fit(*args, **kwargs):
+        raise ValueError("Input 0 of layer is incompatible")
 
     monkeypatch.chdir(tmp_path)
-    rng = np.random.default_rng(0)
-    np.savez("tiny.npz", x_train=rng.integers(0, 255, (40, 4, 4), dtype=np.uint8), y_train=np.arange(40) % 10,
-             x_test=rng.integers(0, 255, (10, 4, 4), dtype=np.uint8), y_test=np.arange(10) % 10)
-    assert main(["run", "--model", "cnn", "--dataset", "tiny.npz", "--fix", "layer_num=3", "--fix", "epochs=1"]) == 1
+    monkeypatch.setattr(training, "fit_and_evaluate", broken_fit)
+    assert main(["run", "--dataset", "mnist-5k", "--subset", "300", "--fix", "epochs=1", "--trials", "5"]) == 1
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert "3 trials failed in a row; last error: ValueError: Input 0 of layer is incompatible" in out
 
 
 def test_import_engine_loads_no_ui():

@@ -7,6 +7,7 @@ import numpy as np
 import optuna
 import pytest
 from conftest import Recorder, fix, tiny_config
+from fakes import FakeTrainer
 
 from engine import (
     BestChanged,
@@ -121,15 +122,13 @@ def test_stop_from_another_thread_after_the_running_trial(tmp_path):
 
 
 def test_three_failures_in_a_row_end_the_study(tmp_path):
-    # 4x4 images: the CNN's third pooling layer has nothing left to pool, so every trial fails.
-    rng = np.random.default_rng(0)
-    arrays = {"x_train": rng.integers(0, 255, (40, 4, 4), dtype=np.uint8), "y_train": np.arange(40) % 10,
-              "x_test": rng.integers(0, 255, (10, 4, 4), dtype=np.uint8), "y_test": np.arange(10) % 10}
-    np.savez(tmp_path / "tiny.npz", **arrays)
-    config = fix(tiny_config(tmp_path, model="cnn", n_trials=10), layer_num=3)
-    config.dataset, config.subset = str(tmp_path / "tiny.npz"), 0
+    class Failing(FakeTrainer):
+        def train(self, trial, params, emit, stop_now):
+            raise TrialFailed("loss became nan at epoch 1")
+
+    config = tiny_config(tmp_path, n_trials=10)
     recorder = Recorder()
-    result = StudyRunner(config, emit=recorder).run()
+    result = StudyRunner(config, emit=recorder, trainer=Failing()).run()
     failed = recorder.of(TrialFinished)
     assert [t.state for t in failed] == ["FAIL"] * 3
     assert all(t.error for t in failed)

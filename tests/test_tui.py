@@ -48,12 +48,12 @@ async def test_setup_defaults_per_model_and_switching(tmp_path):
 
 
 INVALID = [
-    ("#n_trials", "0", "err-n_trials", "n_trials: must be >= 1"),
-    ("#seed", "-1", "err-seed", "seed: must be >= 0"),
-    ("#timeout", "-5", "err-timeout", "timeout: must be >= 0"),
+    ("#n_trials", "0", "err-n_trials", "n_trials: must be in 1..1000000"),
+    ("#seed", "-1", "err-seed", "seed: must be in 0..4294967295"),
+    ("#timeout", "-5", "err-timeout", "timeout: must be in 0..31536000"),
     ("#gpus", "0,a", "err-gpus", "gpus: expected GPU indexes like 0,1,2, got '0,a'"),
-    ("#workers", "-2", "err-workers", "workers: must be >= 0"),
-    ("#heartbeat", "0", "err-heartbeat", "heartbeat: must be >= 1"),
+    ("#workers", "-2", "err-workers", "workers: must be in 0..256"),
+    ("#heartbeat", "0", "err-heartbeat", "heartbeat: must be in 1..3600"),
     ("#storage", "study.db", "err-storage", "storage: 'study.db' is not a storage URL"),
     ("#epochs-high", "3", "row-epochs", "space.epochs: low must be <= high (got 5 > 3)"),
     ("#epochs-step", "7", "row-epochs", "space.epochs.step: 7 does not divide the range 5..50"),

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
@@ -18,10 +19,12 @@ from textual.screen import Screen
 
 from engine import StudyConfig, StudyRunner, StudyWatcher, WorkerPool
 from engine.logs import native_stderr_to
-from tui.screens.modals import HelpScreen
+from tui.screens.modals import HelpScreen, TooSmallScreen
 from tui.screens.picker import StudyPickerScreen
 from tui.screens.run import RunScreen, SourceFactory
 from tui.screens.setup import SetupScreen
+
+MIN_SIZE = (80, 24)  # below this the app says so instead of hiding fields
 
 
 class TunedeckApp(App):
@@ -35,9 +38,10 @@ class TunedeckApp(App):
     ]
 
     def __init__(self, config: StudyConfig | None = None, runner_factory: SourceFactory = StudyRunner,
-                 watch: tuple[str, str | None] | None = None) -> None:
+                 watch: tuple[str, str | None] | None = None, config_path: str | None = None) -> None:
         super().__init__()
         self.config = config or StudyConfig()
+        self.config_path = config_path or "tunedeck.toml"  # shown in the form's Config file field
         self.runner_factory = runner_factory  # a study run in this process (tests pass a fake)
         self.watch = watch  # (storage URL, study name or None): only watch a study run elsewhere
 
@@ -48,16 +52,29 @@ class TunedeckApp(App):
         gc.freeze()
         gc.set_threshold(2000, 50, 10)
         if self.watch is None:
-            self.push_screen(SetupScreen(self.config))
+            self.push_screen(SetupScreen(self.config, self.config_path))
         elif self.watch[1]:
             self.watch_study(*self.watch)
         else:
             self.push_screen(StudyPickerScreen(self.watch[0]))
 
-    def open_setup(self, config: StudyConfig) -> None:
+    def on_resize(self, event: events.Resize) -> None:
+        """Below MIN_SIZE, a notice over everything; the screens underneath keep all their state."""
+        width, height = event.size
+        small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        showing = isinstance(self.screen, TooSmallScreen)
+        if small and not showing:
+            self.push_screen(TooSmallScreen(MIN_SIZE), lambda _: None)
+        elif not small and showing:
+            self.pop_screen()
+        if small:
+            self.call_after_refresh(lambda: isinstance(self.screen, TooSmallScreen) and self.screen.show(width, height))
+
+    def open_setup(self, config: StudyConfig, config_path: str | None = None) -> None:
         """Show the setup form filled from `config` (after a run, or after loading a file)."""
         self.config = config
-        self.switch_screen(SetupScreen(config))
+        self.config_path = config_path or self.config_path
+        self.switch_screen(SetupScreen(config, self.config_path))
 
     def start_study(self, config: StudyConfig) -> None:
         """Leave the setup form for the live dashboard of a study of `config`: run in this process, or in
@@ -116,9 +133,11 @@ def terminal_apart_from_fd2(log_path: Path) -> Iterator[None]:
         terminal.close()
 
 
-def run_app(config: StudyConfig | None = None, watch: tuple[str, str | None] | None = None) -> int:
-    """Open the app with a prefilled setup form, or on a study to watch."""
+def run_app(config: StudyConfig | None = None, watch: tuple[str, str | None] | None = None,
+            config_path: str | None = None) -> int:
+    """Open the app with a prefilled setup form (from `config_path`, if it was opened with one), or on a study
+    to watch."""
     config = config or StudyConfig()
     with terminal_apart_from_fd2(Path(config.out_dir) / "tensorflow.log"):
-        TunedeckApp(config, watch=watch).run()
+        TunedeckApp(config, watch=watch, config_path=config_path).run()
     return 0

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import platform
 import sys
 import tomllib
@@ -91,10 +92,15 @@ def parse_fix(item: str) -> tuple[str, Any]:
     name, sep, text = item.partition("=")
     if not sep or not name.strip() or not text.strip():
         raise ConfigError(f"--fix: expected NAME=VALUE (e.g. epochs=1), got {item!r}")
+    text = text.strip()
     try:
-        return name.strip(), tomllib.loads(f"v = {text.strip()}")["v"]
+        return name.strip(), tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
-        raise ConfigError(f"--fix {name.strip()}: {text!r} is not a number") from None
+        pass
+    try:
+        return name.strip(), float(text)  # numbers TOML does not spell: .001, 1., 5e-4 with a leading dot
+    except ValueError:
+        raise ConfigError(f"--fix {name.strip()}: {text!r} is not a number, a string in quotes or a list") from None
 
 
 def build_config(args: argparse.Namespace):
@@ -112,8 +118,29 @@ def build_config(args: argparse.Namespace):
     return config_from_dict(data)
 
 
+def mistyped_command(word: str) -> str | None:
+    """The command a first word that is neither a command, an option nor an existing file was meant to be."""
+    if word.startswith("-") or word in COMMANDS or word == "app" or Path(word).exists() or word.endswith(".toml"):
+        return None
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
+    return close[0] if close else ""
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The `tunedeck` command. Ctrl-C at any moment ends it with status 130 and no traceback."""
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        print("tunedeck: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
+    if argv and (meant := mistyped_command(argv[0])) is not None:
+        hint = f"did you mean {meant!r}? " if meant else ""
+        print(f"tunedeck: error: {argv[0]!r} is not a command or a config file; {hint}commands: "
+              f"{', '.join(COMMANDS)} (none opens the app)", file=sys.stderr)
+        return 2
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("app", "-h", "--help")):
         argv.insert(0, "app")
     args = build_parser().parse_args(argv)
@@ -149,7 +176,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_app(args: argparse.Namespace) -> int:
     from tui.app import run_app
 
-    return run_app(build_config(args))
+    return run_app(build_config(args), config_path=args.config)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
 
 from engine import ConfigError, ParamSpec, StudyConfig
-from engine.config import config_from_dict
+from engine.config import config_from_dict, shown
 
 MAX_ERRORS = 30
 # form fields holding numbers: field -> int or float
@@ -18,16 +19,20 @@ CHOICE_FIELDS = ("model", "sampler", "pruner", "objective")
 
 
 def parse_number(where: str, text: str, kind: type = float) -> int | float:
-    """`"5"` -> 5; `"1e-3"` -> 0.001; bad text is a ConfigError naming the field."""
+    """`"5"` -> 5; `"1e-3"` -> 0.001; bad text (400 digits included) is a ConfigError naming the field."""
     text = text.strip()
+    expected = "a whole number" if kind is int else "a number"
+    if re.fullmatch(r"[+-]?\d{1,30}", text):
+        return int(text)  # exact, however large: the config's ranges say what is allowed
     try:
         value = float(text)
     except ValueError:
-        expected = "a whole number" if kind is int else "a number"
-        raise ConfigError(f"{where}: expected {expected}, got {text!r}") from None
+        raise ConfigError(f"{where}: expected {expected}, got {shown(text)}") from None
+    if not math.isfinite(value) or abs(value) >= 1e30:
+        raise ConfigError(f"{where}: {shown(text)} is far too large")
     if kind is int and value != int(value):
-        raise ConfigError(f"{where}: expected a whole number, got {text!r}")
-    return int(value) if kind is int or re.fullmatch(r"[+-]?\d+", text) else value
+        raise ConfigError(f"{where}: expected a whole number, got {shown(text)}")
+    return int(value) if kind is int else value
 
 
 def parse_choices(where: str, text: str) -> list[Any]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import os
 import signal
+import sys
 import threading
 from collections import deque
+from typing import TextIO
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -55,6 +59,7 @@ class RunDisplay:
         self.last: deque[TrialFinished] = deque(maxlen=LAST_TRIALS)
         self.running: dict[int, str] = {}  # trial number -> its status line
         self.messages: list[str] = []
+        self.started: StudyStarted | None = None
         self.lock = threading.Lock()
 
     def handle(self, event: object) -> None:
@@ -69,6 +74,7 @@ class RunDisplay:
     def _apply(self, event: object) -> None:
         match event:
             case StudyStarted():
+                self.started = event
                 # completed starts at 0: a resumed study's earlier trials are replayed as TrialFinished
                 self.progress.update(self.task, total=event.n_trials, completed=0,
                                      description=escape(f"{event.study_name} on {event.dataset} ({event.device})"))
@@ -107,27 +113,85 @@ class RunDisplay:
             return Group(self.progress, best, *self.running.values(), table, *self.messages)
 
 
+class QuietWhenClosed(io.TextIOBase):
+    """stdout that falls silent when its reader goes away (`tunedeck run ... | head`): the study, the summary
+    and the exit status go on as if it were still read."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.gone = False
+
+    def _went_away(self) -> None:
+        self.gone = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.stream.fileno())  # the interpreter's last flush at exit must not fail either
+        os.close(devnull)
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                self.stream.write(text)
+            except (BrokenPipeError, ValueError):
+                self._went_away()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except (BrokenPipeError, ValueError):
+                self._went_away()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return self.stream.encoding
+
+
+# Signals that end a headless run like Ctrl-C twice (the running trial stops at its next batch), and its
+# exit status: 128 + the signal's number, as a shell reports a process it killed.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 def run_headless(config: StudyConfig, export: str | None) -> int:
     """Run the study (in this process, or in worker processes: config.workers, config.gpus); write the
-    summary; exit 0 when done, 1 on a study error."""
+    summary; exit 0 when done, 1 on a study error, 128 + N when signal N (SIGTERM, SIGHUP) stopped it."""
     from engine.report import export_report
 
-    console = Console()
+    console = Console(file=QuietWhenClosed(sys.stdout))
+    errors = Console(stderr=True)
     display = RunDisplay()
     if config.n_workers > 1 or config.gpu_list:
         source = WorkerPool(config, display.handle, n_workers=config.n_workers, gpus=config.gpu_list)
     else:
         source = StudyRunner(config, emit=display.handle)
     interrupts = 0
+    stopped_by: signal.Signals | None = None
 
-    def on_interrupt(signum, frame) -> None:
+    def on_interrupt(signum: int, frame) -> None:
         nonlocal interrupts
+        if display.started is None:
+            raise KeyboardInterrupt  # nothing to save yet: stop at once (the CLI says so, status 130)
         interrupts += 1
         source.stop(now=interrupts > 1, everywhere=False)  # this process's workers; others go on
         display.note("stopping now" if interrupts > 1 else
                      "stopping after the running trial (Ctrl-C again to stop now)")
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    def on_stop_signal(signum: int, frame) -> None:
+        nonlocal stopped_by
+        stopped_by = signal.Signals(signum)
+        if display.started is None:
+            raise SystemExit(128 + signum)
+        source.stop(now=True, everywhere=False, cause="signal")
+        display.note(f"stopping now: {stopped_by.name}")
+
+    handlers = {signal.SIGINT: on_interrupt, **{signum: on_stop_signal for signum in STOP_SIGNALS}}
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
     try:
         with native_stderr_to(config.run_dir / "tensorflow.log"), Live(display, console=console,
                                                                          refresh_per_second=4):
@@ -135,15 +199,19 @@ def run_headless(config: StudyConfig, export: str | None) -> int:
     except UserError:
         raise  # the CLI prints them as one line, exit 2
     except Exception as exc:
-        console.print(f"[red]tunedeck: study error: {type(exc).__name__}: {exc}[/] (log: {config.run_dir})")
+        errors.print(escape(f"tunedeck: study error: {type(exc).__name__}: {exc} (log: {config.run_dir})"))
         return 1
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if not console.is_terminal:
         console.line()  # Live leaves its last frame without a newline when not on a terminal
     summaries = [export_report(config.storage_url, config.name, path)
                  for path in (config.run_dir / "summary.md", export) if path]
-    console.print(f"{finished.reason}: {finished.n_complete} complete, {finished.n_pruned} pruned, "
-                  f"{finished.n_failed} failed")
-    console.print("summary: " + ", ".join(map(str, summaries)))
+    console.print(escape(f"{finished.reason}: {finished.n_complete} complete, {finished.n_pruned} pruned, "
+                         f"{finished.n_failed} failed"))
+    console.print(escape("summary: " + ", ".join(map(str, summaries))))
+    if stopped_by is not None:
+        errors.print(escape(f"tunedeck: stopped by {stopped_by.name}; the study is resumable with the same command"))
+        return 128 + stopped_by
     return 0 if finished.ok else 1

@@ -82,6 +82,27 @@ class ChoiceScreen(ModalScreen[str | None]):
         self.dismiss(None if value == "cancel" else value)
 
 
+class TooSmallScreen(ModalScreen[None]):
+    """Shown over everything while the terminal is smaller than the app can be read at."""
+
+    DEFAULT_CSS = """
+    TooSmallScreen { align: center middle; }
+    TooSmallScreen Static { width: auto; padding: 0 1; background: $error; color: $text; }
+    """
+    BINDINGS = [Binding("ctrl+q", "app.quit", "Quit", id="small.quit")]
+
+    def __init__(self, minimum: tuple[int, int]) -> None:
+        super().__init__()
+        self.minimum = minimum
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="too-small")
+
+    def show(self, width: int, height: int) -> None:
+        self.query_one(Static).update(f"The terminal is {width}x{height}: enlarge it to at least "
+                                      f"{self.minimum[0]}x{self.minimum[1]} (ctrl+q quits)")
+
+
 class HelpScreen(ModalScreen[None]):
     """Every key of the screen below, from its bindings."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
@@ -14,9 +15,12 @@ from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Sele
 from engine import ConfigError, StudyConfig, dump_config, load_config
 from engine.config import FIELD_HELP, OBJECTIVES, PRUNERS, SAMPLERS
 from engine.data import BUILTIN, availability
+from engine.files import write_text_atomically
 from engine.space import default_space
 from engine.storage import mask_url, url_from_env
 from tui.form import check_form
+from tui.guard import guarded
+from tui.screens.modals import ConfirmScreen
 from tui.widgets.param_row import ParamRow
 
 PATH_OPTION = "path"
@@ -61,9 +65,10 @@ class SetupScreen(Screen):
         Binding("ctrl+d", "defaults", "Default space", id="setup.defaults"),
     ]
 
-    def __init__(self, config: StudyConfig) -> None:
+    def __init__(self, config: StudyConfig, config_path: str = "tunedeck.toml") -> None:
         super().__init__()
         self.config = config
+        self.config_path = config_path  # the file the app was opened with, or where the form is saved
         self.errors: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
@@ -117,7 +122,7 @@ class SetupScreen(Screen):
             yield Static("looking for GPUs…", id="gpu-note", classes="note")
             yield Label("Config file", classes="section")
             with Horizontal(classes="fields"):
-                yield field("Path", Input("tunedeck.toml", compact=True, id="config_path"), "config")
+                yield field("Path", Input(self.config_path, compact=True, id="config_path"), "config")
                 yield Button("Load (^o)", id="load")
                 yield Button("Save (^s)", id="save")
                 yield Button("Start (^r)", id="start", variant="success")
@@ -168,12 +173,14 @@ class SetupScreen(Screen):
 
     @on(Input.Changed)
     @on(Checkbox.Changed)
+    @guarded
     def _changed(self, event: Input.Changed | Checkbox.Changed) -> None:
         if isinstance(event, Input.Changed) and event.input.id == "storage":
             event.input.password = has_password(event.value)
         self.validate()
 
     @on(Select.Changed)
+    @guarded
     async def _select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "model" and event.value != self.config.model:
             self.config = StudyConfig(model=str(event.value))
@@ -188,6 +195,7 @@ class SetupScreen(Screen):
         await container.mount_all([ParamRow(spec) for spec in space])
 
     # --- actions ----------------------------------------------------------------------
+    @guarded
     def action_start(self) -> None:
         config = self.validate()
         if config is None:
@@ -196,35 +204,53 @@ class SetupScreen(Screen):
             return
         self.app.start_study(config)
 
+    @guarded
     async def action_defaults(self) -> None:
         await self.replace_space(default_space(str(self.query_one("#model", Select).value)))
         self.validate()
 
+    @guarded
     def action_load(self) -> None:
         path = self.query_one("#config_path", Input).value
         try:
             config = load_config(path)
-        except ConfigError as exc:
+        except ConfigError as exc:  # shown where the user looks (a notification), and under the field
             show_error(self.query_one("#err-config", Static), str(exc))
+            self.notify(str(exc), title="Cannot load the config", severity="error", timeout=10)
             return
-        self.app.open_setup(config)
+        self.app.open_setup(config, path)
         self.app.notify(f"Loaded {path}")
 
+    @guarded
     def action_save(self) -> None:
+        """Save the form as TOML; a different file already there is only replaced when the user says so."""
         config = self.validate()
-        path = self.query_one("#config_path", Input).value
+        path = Path(self.query_one("#config_path", Input).value).expanduser()
         if config is None:
             self.notify("Fix the invalid fields before saving", severity="error")
             return
+        text = dump_config(config, comments=True)
+        if path.is_file() and path.read_text(encoding="utf-8", errors="replace") != text:
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.write_config(path, text)
+
+            self.app.push_screen(ConfirmScreen(f"{path} exists. Overwrite it with this form?"), answered)
+            return
+        self.write_config(path, text)
+
+    def write_config(self, path: Path, text: str) -> None:
         try:
-            with open(path, "w", encoding="utf-8") as file:
-                file.write(dump_config(config, comments=True))
+            write_text_atomically(path, text)
         except OSError as exc:
-            show_error(self.query_one("#err-config", Static), f"config: cannot write {path}: {exc.strerror}")
+            message = f"config: cannot write {path}: {exc.strerror or exc}"
+            show_error(self.query_one("#err-config", Static), message)
+            self.notify(message, severity="error")
             return
         self.notify(f"Saved {path}")
 
     @on(Button.Pressed)
+    @guarded
     def _button(self, event: Button.Pressed) -> None:
         {"start": self.action_start, "load": self.action_load, "save": self.action_save}[event.button.id]()
 
