@@ -6,21 +6,24 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from engine.config import ParamSpec, StudyConfig, dump_config, load_config, save_config, validate  # noqa: E402
-from engine.errors import ConfigError, DatasetError, StorageError, TrialFailed, UserError  # noqa: E402
-from engine.events import (  # noqa: E402
-    BestChanged,
-    EngineError,
-    EpochEnded,
-    ImportancesUpdated,
-    StudyFinished,
-    StudyStarted,
-    TrialFinished,
-    TrialStarted,
-)
-from engine.pool import WorkerPool  # noqa: E402
-from engine.runner import StudyRunner  # noqa: E402
-from engine.watcher import StudyWatcher  # noqa: E402
+from engine.signals import interrupts_held  # noqa: E402
+
+with interrupts_held():  # NumPy, SQLAlchemy and Optuna import C extensions: Ctrl-C waits until they are done
+    from engine.config import ParamSpec, StudyConfig, dump_config, load_config, save_config, validate
+    from engine.errors import ConfigError, DatasetError, StorageError, TrialFailed, UserError
+    from engine.events import (
+        BestChanged,
+        EngineError,
+        EpochEnded,
+        ImportancesUpdated,
+        StudyFinished,
+        StudyStarted,
+        TrialFinished,
+        TrialStarted,
+    )
+    from engine.pool import WorkerPool
+    from engine.runner import StudyRunner
+    from engine.watcher import StudyWatcher
 
 __all__ = [
     "BestChanged", "ConfigError", "DatasetError", "EngineError", "EpochEnded", "ImportancesUpdated",

@@ -28,8 +28,9 @@ from engine.events import EngineError, Event, StudyFinished, StudyStarted, Trial
 from engine.follower import Counts, StudyFollower
 from engine.logs import log_to_file
 from engine.sampling import make_pruner, make_sampler
+from engine.signals import interrupts_held
 from engine.space import fixed_params, suggest
-from engine.storage import close_storage, dialect, mask_secrets, mask_url, open_storage
+from engine.storage import check_storage_files, close_storage, dialect, mask_secrets, mask_url, open_storage
 from engine.trainer import DataInfo, Trainer
 from engine.workers import WorkerInfo, fail_dead_local_trials, this_worker
 
@@ -124,11 +125,12 @@ class StudyRunner:
     def run(self) -> StudyFinished:
         """Run this worker to the study's end; user errors raise UserError after an EngineError event."""
         if self.trainer is None:
-            from engine.training import KerasTrainer
-
+            with interrupts_held():  # TensorFlow
+                from engine.training import KerasTrainer
             self.trainer = KerasTrainer()
         try:
-            info = self.trainer.prepare(self.config)  # a bad dataset is refused before anything is created
+            check_storage_files(self.config.storage_url)  # a bad dataset or storage file is refused before
+            info = self.trainer.prepare(self.config)  # anything is created
             self.worker = this_worker(info.device)
             with log_to_file(self.config.make_run_dir() / "tunedeck.log") as log_path:
                 try:

@@ -96,12 +96,9 @@ def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.Base
     """Optuna's storage for a URL. RDB storages get heartbeats every `heartbeat` seconds (a trial whose worker
     stops beating for twice that becomes FAIL and is retried once); a schema created by several workers at
     the same moment is retried; errors name the storage (masked) and, for a missing driver, the extra."""
-    check_url(url)
-    if dialect(url) == "sqlite":
-        _check_own_sqlite_file(sqlite_path(url))
+    check_storage_files(url)
     if dialect(url) == "journal":
         path = journal_path(url)
-        _check_own_journal_file(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
@@ -136,6 +133,16 @@ def _rdb_storage(url: str, heartbeat: int | None) -> optuna.storages.RDBStorage:
             options = {"heartbeat_interval": heartbeat, "grace_period": 2 * heartbeat,
                        "heartbeat_stale_trial_callback": retry}
         return optuna.storages.RDBStorage(with_driver(url), engine_kwargs=engine_kwargs, **options)
+
+
+def check_storage_files(url: str) -> None:
+    """Refuse a URL tunedeck cannot keep a study in, or a file that is not tunedeck's (or Optuna's) to write
+    to; run before anything is created."""
+    check_url(url)
+    if dialect(url) == "sqlite":
+        _check_own_sqlite_file(sqlite_path(url))
+    elif dialect(url) == "journal":
+        _check_own_journal_file(journal_path(url))
 
 
 def _check_own_sqlite_file(path: Path) -> None:

@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
+    import engine  # noqa: F401  (NumPy, Optuna: imported with Ctrl-C held, see engine/__init__)
+
     if argv and (meant := mistyped_command(argv[0])) is not None:
         hint = f"did you mean {meant!r}? " if meant else ""
         print(f"tunedeck: error: {argv[0]!r} is not a command or a config file; {hint}commands: "
@@ -203,10 +205,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     from engine.storage import reading_study
 
     with reading_study(storage_of(args), args.study_name) as study:
-        if args.output:
-            print(f"summary written to {write_report(study, args.output)}")
-        else:
+        if not args.output:
             print(render_report(study))
+            return 0
+        try:
+            path = write_report(study, args.output)
+        except OSError as exc:  # a full disk, a file size limit: the old summary is left as it was
+            print(f"tunedeck: error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+    print(f"summary written to {path}")
     return 0
 
 

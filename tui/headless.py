@@ -206,8 +206,13 @@ def run_headless(config: StudyConfig, export: str | None) -> int:
             signal.signal(signum, handler)
     if not console.is_terminal:
         console.line()  # Live leaves its last frame without a newline when not on a terminal
-    summaries = [export_report(config.storage_url, config.name, path)
-                 for path in (config.run_dir / "summary.md", export) if path]
+    try:
+        summaries = [export_report(config.storage_url, config.name, path)
+                     for path in (config.run_dir / "summary.md", export) if path]
+    except OSError as exc:  # the trials are in the storage; `tunedeck export` can write the summary later
+        errors.print(escape(f"tunedeck: error: cannot write the summary: {exc.strerror or exc} (the study is kept: "
+                            f"tunedeck export writes it again)"))
+        return 1
     console.print(escape(f"{finished.reason}: {finished.n_complete} complete, {finished.n_pruned} pruned, "
                          f"{finished.n_failed} failed"))
     console.print(escape("summary: " + ", ".join(map(str, summaries))))
