@@ -22,6 +22,7 @@ from engine import (
     schema,
 )
 from engine import runner as runner_module
+from engine.device import device_name
 from engine.report import render_report
 from engine.storage import open_storage, reading_study
 from engine.training import TrialCallback, describe_error
@@ -32,7 +33,8 @@ def test_event_order_best_importances_and_kept_models(finished_study):
     names = recorder.names()
     assert names[0] == "StudyStarted" and names[-1] == "StudyFinished"
     started = recorder.of(StudyStarted)[0]
-    assert (started.n_train, started.n_test, started.n_finished, started.device) == (600, 1000, 0, "CPU")
+    # the device is whatever this machine trains on ("CPU" here, a GPU's name on the GPU box)
+    assert (started.n_train, started.n_test, started.n_finished, started.device) == (600, 1000, 0, device_name())
     assert started.param_names == ("layer_num", "first_layer_unit", "batch_size")
     # every trial: TrialStarted, then one EpochEnded per epoch, then TrialFinished
     for number in range(4):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 
@@ -56,7 +57,8 @@ def test_two_workers_with_a_password_in_the_url(postgres_url, tmp_path):
     assert result.returncode == 0, result.stderr
     run_dir = tmp_path / "runs" / "pw"
     summary = (run_dir / "summary.md").read_text()
-    assert "## Workers" in summary and summary.count("/cpu |") >= 2
+    workers = summary.split("## Workers")[1].split("##")[0]
+    assert sum(line.startswith(f"| {platform.node()}:") for line in workers.splitlines()) == 2
     exported = run_cli("export", "--storage", url, "--study-name", "pw", cwd=tmp_path)
     assert exported.returncode == 0 and f"postgresql://{user}:***@" in exported.stdout  # the config, masked
     study = optuna.load_study(study_name="pw", storage=postgres_url)
