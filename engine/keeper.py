@@ -63,6 +63,20 @@ def save_atomically(model: Any, path: Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Half-written models (`.trial-NNNN.PID.tmp.keras`) of processes on this host that no longer run: a kill
+    during a save leaves one; it never had the name of a kept model, and now it goes."""
+    from engine.workers import pid_alive
+
+    removed = []
+    for path in folder.glob(".trial-*.tmp.keras"):
+        pid = path.name.split(".")[2]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def _number(path: Path) -> int | None:
     digits = path.stem.removeprefix("trial-")
     return int(digits) if digits.isdigit() else None

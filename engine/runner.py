@@ -26,6 +26,7 @@ from engine.config import StudyConfig, validate
 from engine.errors import StorageError, TrialFailed, TrialStopped, UserError, first_line
 from engine.events import EngineError, Event, StudyFinished, StudyStarted, TrialStarted
 from engine.follower import Counts, StudyFollower
+from engine.keeper import ModelKeeper, remove_leftovers
 from engine.logs import log_to_file
 from engine.sampling import make_pruner, make_sampler
 from engine.signals import interrupts_held
@@ -154,6 +155,8 @@ class StudyRunner:
                                info.n_test, info.device, config.n_trials, n_finished,
                                tuple(spec.name for spec in config.trial_space if spec.kind != "fixed"), log_path))
         log.info("worker %s joined study %s", self.worker.id, config.name)
+        for leftover in remove_leftovers(config.run_dir / "models"):
+            log.info("removed %s, a model a killed process was writing", leftover.name)
         if info.note:
             log.info(info.note)
         self.follower = StudyFollower(study, self.emit)
@@ -253,8 +256,6 @@ class StudyRunner:
     def _keep_model(self, trial: optuna.Trial, value: float, model) -> None:
         """Save the model if it ranks in the study's best keep_best. Optional: the trial's results are already
         in the storage, and a model that cannot be written leaves a warning on a trial that still counts."""
-        from engine.keeper import ModelKeeper
-
         keeper = ModelKeeper(self.config.run_dir / "models", self.config.keep_best)
         try:
             keeper.offer(trial.study, trial.number, value, model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import optuna
@@ -75,3 +76,20 @@ def test_keep_best_is_study_wide_and_spares_running_trials(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["trial-0001.keras", "trial-0002.keras", "trial-0003.keras"]
     study.add_trial(optuna.trial.create_trial(value=0.7))  # trial 3 is told
     assert keeper.offer(study, 4, 0.6, Model()) is None  # below the study's best 2 (0.9, 0.7)
+
+
+def test_a_half_written_model_of_a_dead_process_is_removed(tmp_path):
+    import subprocess
+    import sys
+
+    from engine.keeper import remove_leftovers
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    mine = tmp_path / f".trial-0003.{os.getpid()}.tmp.keras"  # this process is still writing it
+    theirs = tmp_path / f".trial-0004.{pid}.tmp.keras"
+    kept = tmp_path / "trial-0001.keras"
+    for path in (mine, theirs, kept):
+        path.write_text("x")
+    assert remove_leftovers(tmp_path) == [theirs]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, kept.name])

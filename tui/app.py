@@ -3,9 +3,11 @@ StudyRunner in this process, a WorkerPool of worker processes, or a StudyWatcher
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
@@ -44,6 +46,7 @@ class TunedeckApp(App):
         self.config_path = config_path or "tunedeck.toml"  # shown in the form's Config file field
         self.runner_factory = runner_factory  # a study run in this process (tests pass a fake)
         self.watch = watch  # (storage URL, study name or None): only watch a study run elsewhere
+        self.signal_status: int | None = None  # 128 + the signal that ended the app
 
     def on_mount(self) -> None:
         # Import-time objects live for good, and a streaming dashboard churns through short-lived render
@@ -57,6 +60,24 @@ class TunedeckApp(App):
             self.watch_study(*self.watch)
         else:
             self.push_screen(StudyPickerScreen(self.watch[0]))
+
+    def stop_on_signal(self, signum: int) -> None:
+        """SIGTERM or SIGHUP (the SSH connection dropped): training here stops at the next batch and the study
+        stays resumable; workers started here, and any watched study, go on without this view."""
+        self.signal_status = 128 + signum
+        screen = next((s for s in self.screen_stack if isinstance(s, RunScreen)), None)
+        if screen is None or not screen.running:
+            self.exit(return_code=128 + signum)
+        elif screen.mode == "runner":
+            screen.quit_after(lambda: screen.runner.stop(now=True, everywhere=False, cause="signal"),
+                              f"stopping: {signal.Signals(signum).name}")
+        else:
+            screen.quit_after(screen.runner.close, f"closing the view: {signal.Signals(signum).name}")
+
+    async def on_load(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, self.stop_on_signal, signum)
 
     def on_resize(self, event: events.Resize) -> None:
         """Below MIN_SIZE, a notice over everything; the screens underneath keep all their state."""
@@ -138,6 +159,7 @@ def run_app(config: StudyConfig | None = None, watch: tuple[str, str | None] | N
     """Open the app with a prefilled setup form (from `config_path`, if it was opened with one), or on a study
     to watch."""
     config = config or StudyConfig()
+    app = TunedeckApp(config, watch=watch, config_path=config_path)
     with terminal_apart_from_fd2(Path(config.out_dir) / "tensorflow.log"):
-        TunedeckApp(config, watch=watch, config_path=config_path).run()
-    return 0
+        app.run()
+    return app.signal_status or app.return_code or 0
