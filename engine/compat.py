@@ -10,6 +10,7 @@ from typing import Any
 import optuna
 from optuna.study import StudyDirection
 
+from engine import schema
 from engine.config import FIELD_HELP, ParamSpec, StudyConfig
 from engine.errors import ConfigError
 from engine.storage import mask_url
@@ -45,23 +46,32 @@ def _space_differences(old: StudyConfig, new: StudyConfig) -> tuple[list[str], l
     return incompatible, compatible
 
 
-def check_compatible(study: optuna.Study, config: StudyConfig, stored: dict[str, Any] | None) -> list[str]:
+def check_compatible(study: optuna.Study, config: StudyConfig, stored: dict[str, Any] | None,
+                     model: dict[str, str] | None = None) -> list[str]:
     """Raise ConfigError naming every incompatible difference between the study and this run; return the
-    compatible ones (to record). `stored` is the study's recorded config, None for a study not yet recorded."""
+    compatible ones (to record). `stored` is the study's recorded config, None for a study not yet recorded;
+    `model` this run's model record (a model file is compared by the hash of its contents, not its path)."""
     where = f"study {study.study_name!r} in {mask_url(config.storage_url)}"
     if len(study.directions) > 1:
         raise ConfigError(f"study-name: {where} has {len(study.directions)} objectives; tunedeck runs "
                           f"single-objective studies: use another --study-name")
-    if study.direction != StudyDirection.MAXIMIZE:
-        raise ConfigError(f"study-name: {where} minimizes its objective; tunedeck maximizes accuracy: use another "
-                          f"--study-name")
+    wanted = StudyDirection.MAXIMIZE if config.maximize else StudyDirection.MINIMIZE
+    if study.direction != wanted:
+        raise ConfigError(f"study-name: {where} {study.direction.name.lower()}s its objective; {config.objective} "
+                          f"is {wanted.name.lower()}d: use another --study-name")
     if not stored:
         return []
     old, new = stored_config(stored), config.to_dict()
     incompatible, compatible = [], []
+    recorded = study.user_attrs.get(schema.MODEL, {})
+    if model and recorded.get("sha256") and model.get("sha256") != recorded["sha256"]:
+        incompatible.append(f"the model file {recorded.get('name')} (sha256 {recorded['sha256'][:12]} -> "
+                            f"{(model.get('sha256') or model.get('name'))[:12]})")
     for key in FIELD_HELP:
         if key in IGNORED_SETTINGS or key not in stored or stored[key] == new[key]:
             continue
+        if key == "model" and recorded.get("sha256") and model and model.get("sha256"):
+            continue  # the same file's contents (checked above) at another path: another machine
         change = f"{key} {stored[key]!r} -> {new[key]!r}"
         (incompatible if key in INCOMPATIBLE_SETTINGS else compatible).append(change)
     space_incompatible, space_compatible = _space_differences(old, config)

@@ -14,10 +14,9 @@ import tomli_w
 
 from engine.errors import ConfigError
 
-MODELS = ("mlp", "cnn")
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
-OBJECTIVES = ("val_accuracy", "test_accuracy")
+OBJECTIVES = ("val_accuracy", "test_accuracy", "val_loss")  # val_loss is minimized, the others maximized
 KINDS = ("int", "float", "categorical", "fixed")
 
 
@@ -63,15 +62,17 @@ class ParamSpec:
 
 # Documented fields of StudyConfig, in file order; `init-config` writes these as comments.
 FIELD_HELP = {
-    "model": "model type: mlp | cnn",
-    "dataset": "auto | mnist | fashion-mnist | mnist-5k | a .npz file | a directory of IDX files",
+    "model": "mlp | cnn | a model file (path/to/model.py, relative to this config's folder) that defines SPACE "
+             "and build_model(params, input_shape, num_classes)",
+    "dataset": "auto | mnist | fashion-mnist | cifar10 | cifar100 | mnist-5k | a .npz file (x_train, y_train, x_test, "
+               "y_test, optionally x_val, y_val) | a directory of IDX files",
     "subset": "use only this many stratified training examples (0 = all)",
     "n_trials": "total finished (complete or pruned) trials in the study; a rerun resumes up to it",
     "timeout": "stop starting new trials after this many seconds (0 = no limit)",
     "sampler": "tpe | random",
     "seed": "sampler seed; also seeds each trial's weights (seed + trial number)",
     "pruner": "median | hyperband | none (prunes on per-epoch validation accuracy)",
-    "objective": "val_accuracy | test_accuracy (test_accuracy reproduces the seed protocol)",
+    "objective": "val_accuracy | val_loss (minimized) | test_accuracy (test_accuracy reproduces the seed protocol)",
     "study_name": "Optuna study name (empty = '<model>-<dataset>')",
     "storage": "Optuna storage URL: sqlite:///PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB or "
                "journal:///PATH (empty = $TUNEDECK_STORAGE, $OPTUNA_STORAGE, else "
@@ -116,17 +117,35 @@ class StudyConfig:
 
     def __post_init__(self) -> None:
         if not self.space:
-            from engine.space import default_space
+            from engine.specs import spec_for
 
-            self.space = default_space(self.model) if self.model in MODELS else []
+            try:
+                self.space = spec_for(self.model).default_space()
+            except ConfigError:
+                self.space = []  # validate() names the model's problem
+
+    @property
+    def model_label(self) -> str:
+        """`mlp`, `cnn`, or a model file's stem."""
+        return Path(self.model).stem if self.model.endswith(".py") else self.model
 
     @property
     def name(self) -> str:
         """The study name, derived from model and dataset when not set (made a valid name)."""
         if self.study_name:
             return self.study_name
-        derived = re.sub(r"[^\w.+=@,-]+", "-", f"{self.model}-{Path(self.dataset).name or self.dataset}")
-        return derived.lstrip(".-")[:STUDY_NAME_LIMIT] or self.model
+        derived = re.sub(r"[^\w.+=@,-]+", "-", f"{self.model_label}-{Path(self.dataset).name or self.dataset}")
+        return derived.lstrip(".-")[:STUDY_NAME_LIMIT] or self.model_label
+
+    @property
+    def maximize(self) -> bool:
+        """Accuracies are maximized, val_loss minimized."""
+        return self.objective != "val_loss"
+
+    @property
+    def monitor(self) -> str:
+        """The per-epoch metric a trial reports, prunes and stops early on."""
+        return "val_loss" if self.objective == "val_loss" else "val_accuracy"
 
     @property
     def seed_protocol(self) -> bool:
@@ -203,15 +222,22 @@ def epochs_ceiling(spec: ParamSpec) -> int:
     return int(max(spec.choices) if spec.kind == "categorical" else spec.high)
 
 
-def config_from_dict(data: dict[str, Any]) -> StudyConfig:
-    """Build and validate a StudyConfig from plain data (a parsed TOML file)."""
+def config_from_dict(data: dict[str, Any], base: Path | None = None) -> StudyConfig:
+    """Build and validate a StudyConfig from plain data (a parsed TOML file). A model file's path is relative
+    to `base` (the config file's folder), and kept absolute."""
+    from engine.specs import spec_for
+
     data = dict(data)
     unknown = set(data) - set(FIELD_HELP) - {"space"}
     if unknown:
         raise ConfigError(f"unknown setting {sorted(unknown)[0]!r}; allowed: {', '.join(FIELD_HELP)}, space")
     space_data = data.pop("space", None)
     model = data.get("model", "mlp")
-    _check_choice("model", model, MODELS)
+    if not isinstance(model, str):
+        raise ConfigError(f"model: expected a string, got {shown(model)}")
+    if model.endswith(".py"):
+        data["model"] = model = str((base or Path.cwd()) / Path(model).expanduser())
+    spec_for(model)
     for key, value in data.items():
         default = getattr(StudyConfig, key)
         if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(value, (int, float)):
@@ -222,17 +248,16 @@ def config_from_dict(data: dict[str, Any]) -> StudyConfig:
     if space_data is not None:
         if not isinstance(space_data, dict):
             raise ConfigError("space: must be a table of parameters, e.g. [space.epochs]")
-        from engine.space import default_space
-
-        specs = {spec.name: spec for spec in default_space(model)}
+        specs = {spec.name: spec for spec in spec_for(model).default_space()}
         for name, table in space_data.items():
-            specs[name] = _spec_from_dict(name, table)
+            specs[name] = spec_from_table(name, table)
         config.space = list(specs.values())
     validate(config)
     return config
 
 
-def _spec_from_dict(name: str, table: Any) -> ParamSpec:
+def spec_from_table(name: str, table: Any) -> ParamSpec:
+    """One parameter from its TOML table (or a bare value, which fixes it)."""
     where = f"space.{name}"
     if not isinstance(table, dict):  # `epochs = 3` is shorthand for a fixed value
         return ParamSpec(name, "fixed", value=table)
@@ -298,7 +323,9 @@ def check_study_name(name: str) -> None:
 
 def validate(config: StudyConfig) -> StudyConfig:
     """Raise ConfigError naming the first invalid field; return the config when valid."""
-    _check_choice("model", config.model, MODELS)
+    from engine.specs import spec_for
+
+    spec_for(config.model)
     _check_choice("sampler", config.sampler, SAMPLERS)
     _check_choice("pruner", config.pruner, PRUNERS)
     _check_choice("objective", config.objective, OBJECTIVES)
@@ -357,8 +384,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def load_config(path: str | Path) -> StudyConfig:
-    """Read and validate a TOML config file."""
-    return config_from_dict(read_toml(path))
+    """Read and validate a TOML config file (a model file in it is relative to the file's folder)."""
+    return config_from_dict(read_toml(path), Path(path).absolute().parent)
 
 
 def dump_config(config: StudyConfig, comments: bool = False) -> str:

@@ -19,6 +19,10 @@ class StudyStarted:
     n_finished: int  # finished before this run (a resumed study)
     param_names: tuple[str, ...]
     log_path: str
+    objective: str = "val_accuracy"  # what a trial's value is, and what its per-epoch curve shows
+    maximize: bool = True  # False for val_loss: lower is better
+    num_classes: int = 0
+    input_shape: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

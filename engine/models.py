@@ -1,4 +1,7 @@
-"""The seed's models: build(params) -> compiled Keras model. Input shape comes from the data."""
+"""The seed's models as build(params, input_shape, num_classes) -> compiled Keras model.
+
+Labels are integer class indices everywhere (sparse categorical cross-entropy: the same loss as the seed's
+one-hot categorical cross-entropy, without the one-hot copy of the labels)."""
 
 from __future__ import annotations
 
@@ -6,34 +9,34 @@ from typing import Any
 
 import keras
 
-NUM_CLASSES = 10
 
-
-def _output() -> keras.layers.Dense:
+def _output(num_classes: int) -> keras.layers.Dense:
     """The softmax layer; float32 even under mixed precision, for a numerically stable loss."""
-    return keras.layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32")
+    return keras.layers.Dense(num_classes, activation="softmax", dtype="float32")
 
 
-def _compile(model: keras.Model, params: dict[str, Any]) -> keras.Model:
+def compile_model(model: keras.Model, params: dict[str, Any]) -> keras.Model:
+    """Adam (learning_rate from params, else 1e-3), sparse categorical cross-entropy, accuracy."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=params.get("learning_rate", 0.001)),
-        loss="categorical_crossentropy",
+        loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
     return model
 
 
-def build_mlp(params: dict[str, Any], input_shape: tuple[int, ...]) -> keras.Model:
-    """Flatten -> layer_num Dense(relu), layer i with int(first_layer_unit / 2**i) units -> Dense(10, softmax)."""
+def build_mlp(params: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
+    """Flatten -> layer_num Dense(relu), layer i with int(first_layer_unit / 2**i) units -> Dense(K, softmax).
+    Any input shape: images are flattened, a feature table passes as it is."""
     layers = [keras.Input(shape=input_shape), keras.layers.Flatten()]
     for i in range(params["layer_num"]):
         layers.append(keras.layers.Dense(int(params["first_layer_unit"] / 2**i), activation="relu"))
-    layers.append(_output())
-    return _compile(keras.Sequential(layers), params)
+    layers.append(_output(num_classes))
+    return compile_model(keras.Sequential(layers), params)
 
 
-def build_cnn(params: dict[str, Any], input_shape: tuple[int, ...]) -> keras.Model:
-    """For i in 1..layer_num: Conv2D(first_layer_unit*i, k x k, same) + MaxPool(2); Flatten, Dropout, Dense(10)."""
+def build_cnn(params: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
+    """For i in 1..layer_num: Conv2D(first_layer_unit*i, k x k, same) + MaxPool(2); Flatten, Dropout, Dense(K)."""
     k = params["k"]
     layers = [keras.Input(shape=input_shape)]
     for i in range(1, params["layer_num"] + 1):
@@ -42,14 +45,9 @@ def build_cnn(params: dict[str, Any], input_shape: tuple[int, ...]) -> keras.Mod
     layers += [
         keras.layers.Flatten(),
         keras.layers.Dropout(params.get("dropout", 0.5)),
-        _output(),
+        _output(num_classes),
     ]
-    return _compile(keras.Sequential(layers), params)
+    return compile_model(keras.Sequential(layers), params)
 
 
 BUILDERS = {"mlp": build_mlp, "cnn": build_cnn}
-
-
-def build_model(model: str, params: dict[str, Any], input_shape: tuple[int, ...]) -> keras.Model:
-    """Build and compile the named model type."""
-    return BUILDERS[model](params, input_shape)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from engine import schema
-from engine.config import ParamSpec, config_from_dict, epochs_ceiling
-from engine.errors import ConfigError
+from engine.compat import stored_config
+from engine.config import ParamSpec, epochs_ceiling
 from engine.files import write_text_atomically
 from engine.follower import MIN_TRIALS_FOR_IMPORTANCE
 from engine.storage import mask_url, reading_study
@@ -50,16 +51,14 @@ def _seconds(value: float) -> str:
     return f"{int(minutes)}m {seconds:04.1f}s" if minutes else f"{seconds:.1f}s"
 
 
-def history_chart(trials: list[FrozenTrial], width: int = 72, height: int = 16) -> str:
+def history_chart(trials: list[FrozenTrial], width: int = 72, height: int = 16, maximize: bool = True) -> str:
     """Each complete trial's value and the best-so-far line, as plain text (plotext, no colours)."""
     import plotext as plt
 
     numbers = [t.number for t in trials]
     values = [t.value for t in trials]
-    best, running = [], float("-inf")
-    for value in values:
-        running = max(running, value)
-        best.append(running)
+    pick = max if maximize else min
+    best = list(itertools.accumulate(values, pick))
     plt.clf()
     plt.plotsize(width, height)
     plt.theme("clear")
@@ -90,6 +89,7 @@ def render_report(study: optuna.Study) -> str:
         rows = [[name, spec.get("kind"), ParamSpec(name, **spec).describe()] for name, spec in space.items()]
         out += ["## Search space", "", table(["parameter", "kind", "values"], rows), ""]
         out += _epochs_note(config)
+    out += _model_and_data(attrs)
     if env:
         out += ["## Environment", "", table(["item", "value"], [[k, v] for k, v in env.items()]), ""]
     out += _workers(attrs, trials)
@@ -107,24 +107,43 @@ def render_report(study: optuna.Study) -> str:
             f"{best.user_attrs.get('epochs_trained', '-')} epochs trained.", "",
             table(["parameter", "value"], [[k, v] for k, v in {**best.user_attrs.get("fixed_params", {}),
                                                                **best.params}.items()]), ""]
-    out += _top_table(complete)
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    out += _top_table(complete, maximize)
     out += _importances(study, len(complete))
     ordered = sorted(complete, key=lambda t: t.number)
-    out += ["## Optimization history", "", "```text", history_chart(ordered), "```", ""]
+    out += ["## Optimization history", "", "```text", history_chart(ordered, maximize=maximize), "```", ""]
     out += _timing(trials)
     return "\n".join(out)
 
 
 def _epochs_note(config: dict[str, Any]) -> list[str]:
-    """A line saying that epochs was a ceiling, when early stopping made it one."""
+    """A line saying that epochs was a ceiling, when early stopping made it one (read from the stored config:
+    a report never imports a model file to check it)."""
     try:
-        study_config = config_from_dict(config)
-    except ConfigError:
-        return []
-    if study_config.trial_space == study_config.space:
+        study_config = stored_config(config)
+        if study_config.trial_space == study_config.space:
+            return []
+        ceiling = epochs_ceiling(study_config.param("epochs"))
+    except (TypeError, KeyError, ValueError):  # a config from another version
         return []
     return [f"Early stopping was on (patience {study_config.patience}): `epochs` was a ceiling, not searched; "
-            f"each trial trained up to {epochs_ceiling(study_config.param('epochs'))} epochs.", ""]
+            f"each trial trained up to {ceiling} epochs.", ""]
+
+
+def _model_and_data(attrs: dict[str, Any]) -> list[str]:
+    """The model (a model file by name and hash) and the data (shape, classes, counts)."""
+    out = []
+    model = attrs.get(schema.MODEL, {})
+    if model.get("sha256"):
+        out += ["## Model", "", f"Model file `{Path(model['path']).name}` (`{model['path']}`), sha256 "
+                f"`{model['sha256']}`; its SPACE, with the config's overrides, is the search space above.", ""]
+    data = attrs.get(schema.DATA, {})
+    if data.get("num_classes"):
+        rows = [["dataset", data.get("name")], ["kind", data.get("kind")], ["classes", data.get("num_classes")],
+                ["train / validation / test", f"{data.get('n_train')} / {data.get('n_val')} / {data.get('n_test')}"],
+                ["validation", data.get("validation")]] + ([["note", data["note"]]] if data.get("note") else [])
+        out += ["## Data", "", table(["item", "value"], rows), ""]
+    return out
 
 
 def _workers(attrs: dict[str, Any], trials: list[FrozenTrial]) -> list[str]:
@@ -145,8 +164,8 @@ def _workers(attrs: dict[str, Any], trials: list[FrozenTrial]) -> list[str]:
     return ["## Workers", "", table(["worker", "device", "tensorflow", "trials"], rows), ""]
 
 
-def _top_table(complete: list[FrozenTrial]) -> list[str]:
-    top = sorted(complete, key=lambda t: t.value, reverse=True)[:TOP_N]
+def _top_table(complete: list[FrozenTrial], maximize: bool) -> list[str]:
+    top = sorted(complete, key=lambda t: t.value, reverse=maximize)[:TOP_N]
     names = list(dict.fromkeys(name for t in top for name in t.params))
     rows = [[t.number, number_text(t.value), number_text(t.user_attrs.get("val_accuracy")),
              number_text(t.user_attrs.get("test_accuracy")),

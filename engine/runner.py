@@ -46,7 +46,8 @@ def opened_study(config: StudyConfig) -> Iterator[optuna.Study]:
     errors name the storage, masked. The storage's connections are released at the end."""
     storage = open_storage(config.storage_url, heartbeat=config.heartbeat)
     try:
-        study = optuna.create_study(study_name=config.name, storage=storage, direction="maximize",
+        study = optuna.create_study(study_name=config.name, storage=storage,
+                                    direction="maximize" if config.maximize else "minimize",
                                     sampler=make_sampler(config), pruner=make_pruner(config), load_if_exists=True)
     except Exception as exc:
         close_storage(storage)
@@ -82,8 +83,9 @@ def record_study(study: optuna.Study, config: StudyConfig, info: DataInfo, worke
         study.set_user_attr(schema.CONFIG, stored_form(config))
         study.set_user_attr(schema.ENVIRONMENT, info.environment)
         study.set_user_attr(schema.PARAM_NAMES, [s.name for s in config.trial_space if s.kind != "fixed"])
+        study.set_user_attr(schema.MODEL, info.model)
         study.set_user_attr(schema.DATA, {"name": info.dataset, "note": info.note, "n_train": info.n_train,
-                                          "n_test": info.n_test})  # last: a watcher waits for it
+                                          "n_test": info.n_test, **info.details})  # last: a watcher waits for it
     study.set_user_attr(schema.WORKER_ENV_PREFIX + worker.id, info.environment)
     if attrs.get(schema.N_TRIALS) != config.n_trials:
         study.set_user_attr(schema.N_TRIALS, config.n_trials)
@@ -147,13 +149,15 @@ class StudyRunner:
 
     def _run(self, study: optuna.Study, info: DataInfo, log_path: str) -> StudyFinished:
         config = self.config
-        changes = check_compatible(study, config, study.user_attrs.get(schema.CONFIG))
+        changes = check_compatible(study, config, study.user_attrs.get(schema.CONFIG), info.model)
         record_study(study, config, info, self.worker, changes)
         self._seen_stop = control.request_id(control.stop_request(study))
         n_finished = len(study.get_trials(deepcopy=False, states=FINISHED))
         self.emit(StudyStarted(config.name, mask_url(config.storage_url), info.dataset, info.note, info.n_train,
                                info.n_test, info.device, config.n_trials, n_finished,
-                               tuple(spec.name for spec in config.trial_space if spec.kind != "fixed"), log_path))
+                               tuple(spec.name for spec in config.trial_space if spec.kind != "fixed"), log_path,
+                               config.objective, config.maximize, info.details.get("num_classes", 0),
+                               tuple(info.details.get("input_shape", ()))))
         log.info("worker %s joined study %s", self.worker.id, config.name)
         for leftover in remove_leftovers(config.run_dir / "models"):
             log.info("removed %s, a model a killed process was writing", leftover.name)
@@ -239,7 +243,9 @@ class StudyRunner:
             raise
         trial.set_user_attr(schema.VAL_ACCURACY, result.val_accuracy)
         trial.set_user_attr(schema.TEST_ACCURACY, result.test_accuracy)
-        value = result.test_accuracy if config.objective == "test_accuracy" else result.val_accuracy
+        trial.set_user_attr(schema.VAL_LOSS, result.val_loss)
+        value = {"test_accuracy": result.test_accuracy, "val_accuracy": result.val_accuracy,
+                 "val_loss": result.val_loss}[config.objective]
         if not math.isfinite(value):
             trial.set_user_attr(schema.ERROR, f"objective {config.objective} is {value}")
             raise TrialFailed(f"objective {config.objective} is {value}")
@@ -256,7 +262,7 @@ class StudyRunner:
     def _keep_model(self, trial: optuna.Trial, value: float, model) -> None:
         """Save the model if it ranks in the study's best keep_best. Optional: the trial's results are already
         in the storage, and a model that cannot be written leaves a warning on a trial that still counts."""
-        keeper = ModelKeeper(self.config.run_dir / "models", self.config.keep_best)
+        keeper = ModelKeeper(self.config.run_dir / "models", self.config.keep_best, self.config.maximize)
         try:
             keeper.offer(trial.study, trial.number, value, model)
         except Exception as exc:  # a full disk, a read-only folder, a Keras serialisation error

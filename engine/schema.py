@@ -13,7 +13,8 @@ from optuna.trial import FrozenTrial, TrialState
 # --- study attributes ---------------------------------------------------------------------------
 CONFIG = "config"  # the StudyConfig as plain data, recorded when the study is created (storage masked)
 CONFIG_CHANGES = "config_changes"  # [{"at", "by", "changes"}]: compatible changes later runs made to CONFIG
-DATA = "data"  # the dataset: name, note, n_train, n_test; recorded with the config
+DATA = "data"  # the dataset: name, kind, input_shape, num_classes, n_train/n_val/n_test, note; with the config
+MODEL = "model"  # {"name", "path", "sha256"}: a model file is recorded by its contents' hash
 PARAM_NAMES = "param_names"  # the searched parameters, in suggest order
 ENVIRONMENT = "environment"  # versions and device of the worker that created the study
 WORKER_ENV_PREFIX = "worker:"  # + worker id: that worker's environment, one entry per worker
@@ -22,6 +23,7 @@ STOP_REQUEST = "stop_request"  # {"id", "now", "by", "at"}: every worker stops w
 
 # --- trial attributes ---------------------------------------------------------------------------
 VAL_ACCURACY = "val_accuracy"
+VAL_LOSS = "val_loss"
 TEST_ACCURACY = "test_accuracy"
 EPOCHS_TRAINED = "epochs_trained"
 FIXED_PARAMS = "fixed_params"  # the parameters pinned to one value (not drawn, not in trial.params)

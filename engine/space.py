@@ -1,4 +1,4 @@
-"""Search spaces: the seed's defaults, validation, and ParamSpec -> trial.suggest_*."""
+"""Search spaces: validation against a model spec's limits, and ParamSpec -> trial.suggest_*."""
 
 from __future__ import annotations
 
@@ -12,60 +12,30 @@ from engine.errors import ConfigError
 
 
 def default_space(model: str) -> list[ParamSpec]:
-    """The seed's search space for a model, in the seed's suggest order (it fixes TPE's draws)."""
-    epochs = ParamSpec("epochs", "int", low=5, high=50, step=5)
-    learning_rate = ParamSpec("learning_rate", "fixed", value=0.001)
-    if model == "mlp":
-        return [
-            ParamSpec("layer_num", "int", low=2, high=4),
-            epochs,
-            ParamSpec("first_layer_unit", "categorical", choices=[64, 128, 256, 512]),
-            ParamSpec("batch_size", "categorical", choices=[32, 64, 128]),
-            learning_rate,
-        ]
-    return [
-        ParamSpec("k", "int", low=2, high=5),
-        ParamSpec("layer_num", "int", low=1, high=3),
-        epochs,
-        ParamSpec("first_layer_unit", "categorical", choices=[16, 32, 64, 128, 256]),
-        ParamSpec("batch_size", "fixed", value=128),
-        learning_rate,
-        ParamSpec("dropout", "fixed", value=0.5),
-    ]
+    """The default search space of a model (a built-in's is the seed's), to edit."""
+    from engine.specs import spec_for
 
-
-# What each parameter may hold: (type, minimum, maximum).
-PARAM_LIMITS: dict[str, tuple[type, float, float]] = {
-    "layer_num": (int, 1, 16),
-    "first_layer_unit": (int, 1, 100_000),
-    "epochs": (int, 1, 100_000),
-    "batch_size": (int, 1, 1_000_000),
-    "k": (int, 1, 28),
-    "learning_rate": (float, 1e-7, 10.0),
-    "dropout": (float, 0.0, 0.99),
-}
-
-
-def model_params(model: str) -> list[str]:
-    """Names of the hyperparameters a model's builder takes."""
-    return [spec.name for spec in default_space(model)]
+    return spec_for(model).default_space()
 
 
 def check_space(model: str, space: list[ParamSpec]) -> None:
-    """Raise ConfigError for the first invalid parameter spec."""
-    allowed = model_params(model)
-    names = [spec.name for spec in space]
+    """Raise ConfigError for the first invalid parameter spec of a model's space."""
+    from engine.specs import spec_for
+
+    spec = spec_for(model)
+    allowed = [s.name for s in spec.space]
+    names = [s.name for s in space]
     for name in names:
         if name not in allowed:
-            raise ConfigError(f"space.{name}: unknown parameter for {model}; allowed: {', '.join(allowed)}")
+            raise ConfigError(f"space.{name}: unknown parameter for {spec.name}; allowed: {', '.join(allowed)}")
         if names.count(name) > 1:
             raise ConfigError(f"space.{name}: given twice")
-    for name in allowed:
+    for name in spec.required:
         if name not in names:
-            raise ConfigError(f"space.{name}: missing; the {model} model needs it")
-    for spec in space:
-        _check_spec(spec)
-    if model == "mlp":
+            raise ConfigError(f"space.{name}: missing; the {spec.name} model needs it")
+    for param in space:
+        check_spec(param, spec.limits.get(param.name))
+    if spec.name == "mlp":
         _check_mlp_shrink(space)
 
 
@@ -89,8 +59,15 @@ def _check_mlp_shrink(space: list[ParamSpec]) -> None:
 
 
 def check_architecture(model: str, space: list[ParamSpec], input_shape: tuple[int, ...]) -> None:
-    """What only the data can tell: the CNN's pooling layers (each halves the image) must leave a pixel."""
-    if model != "cnn":
+    """What only the data can tell: the CNN needs images, and its pooling layers (each halves the image)
+    must leave a pixel."""
+    from engine.specs import spec_for
+
+    spec = spec_for(model)
+    if spec.needs_images and len(input_shape) != 3:
+        raise ConfigError(f"model: the built-in {spec.name} needs images (N, H, W) or (N, H, W, C); this data is a "
+                          f"table of {input_shape[0]} features: use mlp or a model file")
+    if spec.name != "cnn":
         return
     side = min(input_shape[:2])
     layers = int(extremes(next(spec for spec in space if spec.name == "layer_num"))[1])
@@ -99,8 +76,16 @@ def check_architecture(model: str, space: list[ParamSpec], input_shape: tuple[in
         raise ConfigError(f"space.layer_num: {layers} pooling layers shrink the {input_shape[0]}x{input_shape[1]} "
                           f"images to nothing; at most {most} for this data")
 
-def _check_value(where: str, name: str, value: Any) -> None:
-    kind, low, high = PARAM_LIMITS[name]
+SCALARS = (bool, int, float, str)  # what a choice or a fixed value of a model file's parameter may be
+
+
+def _check_value(where: str, name: str, value: Any, limits: tuple[type, float, float] | None) -> None:
+    """A number within a built-in parameter's limits; for a model file's own parameter, any scalar."""
+    if limits is None:
+        if not isinstance(value, SCALARS) or (isinstance(value, float) and not math.isfinite(value)):
+            raise ConfigError(f"{where}: expected a number, a string or true/false, got {shown(value)}")
+        return
+    kind, low, high = limits
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{where}: expected a number, got {shown(value)}")
     if kind is int and value != int(value):
@@ -109,24 +94,34 @@ def _check_value(where: str, name: str, value: Any) -> None:
         raise ConfigError(f"{where}: {name} must be in {plain(low)}..{plain(high)}, got {shown(value)}")
 
 
-def _check_spec(spec: ParamSpec) -> None:
+def _check_bound(where: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{where}: expected a number, got {shown(value)}")
+
+
+def check_spec(spec: ParamSpec, limits: tuple[type, float, float] | None = None) -> None:
+    """Raise ConfigError naming what is wrong with one parameter (within `limits` when it has them)."""
     where = f"space.{spec.name}"
-    value_kind = PARAM_LIMITS[spec.name][0]
     if spec.kind == "fixed":
-        _check_value(f"{where}.value", spec.name, spec.value)
+        _check_value(f"{where}.value", spec.name, spec.value, limits)
     elif spec.kind == "categorical":
         if not isinstance(spec.choices, list) or not spec.choices:
             raise ConfigError(f"{where}.choices: must be a non-empty list of values")
         for choice in spec.choices:
-            _check_value(f"{where}.choices", spec.name, choice)
-        if len(set(spec.choices)) != len(spec.choices):
+            _check_value(f"{where}.choices", spec.name, choice, limits)
+        if len({repr(choice) for choice in spec.choices}) != len(spec.choices):
             raise ConfigError(f"{where}.choices: values must be distinct")
     elif spec.kind in ("int", "float"):
-        expected = "int" if value_kind is int else "float"
-        if spec.kind != expected:
+        if limits is not None and spec.kind != ("int" if limits[0] is int else "float"):
+            expected = "int" if limits[0] is int else "float"
             raise ConfigError(f"{where}.kind: a range of {spec.name} must be {expected}; or use categorical or fixed")
         for bound in ("low", "high"):
-            _check_value(f"{where}.{bound}", spec.name, getattr(spec, bound))
+            if limits is None:
+                _check_bound(f"{where}.{bound}", getattr(spec, bound))
+                if spec.kind == "int" and getattr(spec, bound) != int(getattr(spec, bound)):
+                    raise ConfigError(f"{where}.{bound}: must be a whole number for an int parameter")
+            else:
+                _check_value(f"{where}.{bound}", spec.name, getattr(spec, bound), limits)
         if spec.low > spec.high:
             raise ConfigError(f"{where}: low must be <= high (got {spec.low} > {spec.high})")
         _check_step_and_log(where, spec)

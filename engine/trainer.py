@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -23,6 +24,8 @@ class DataInfo:
     n_test: int
     device: str  # "CPU" or the GPU's name
     environment: dict[str, str]
+    details: dict[str, Any] = field(default_factory=dict)  # shape, classes, counts (engine.data.Dataset.describe)
+    model: dict[str, str] = field(default_factory=dict)  # the model: its name, and a model file's path and sha256
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class TrialResult:
     model: Any  # a keras.Model to keep, or None
     val_accuracy: float
     test_accuracy: float
+    val_loss: float = math.nan
 
 
 class Trainer(Protocol):

@@ -89,10 +89,13 @@ class StudyWatcher:
         follower = StudyFollower(study, self.emit, importance_interval=IMPORTANCE_SECONDS)
         earlier_stop = control.request_id(attrs.get(schema.STOP_REQUEST))  # one that ended an earlier run
         # n_finished 0: the first poll replays every finished trial as TrialFinished
+        objective = attrs.get(schema.CONFIG, {}).get("objective", "val_accuracy")
         self.emit(StudyStarted(study.study_name, mask_url(self.storage_url), data.get("name", "?"),
                                data.get("note", ""), data.get("n_train", 0), data.get("n_test", 0),
                                env.get("device", "?"), attrs.get(schema.N_TRIALS, 0), 0,
-                               tuple(attrs.get(schema.PARAM_NAMES, ())), ""))
+                               tuple(attrs.get(schema.PARAM_NAMES, ())), "", objective,
+                               study.direction == optuna.study.StudyDirection.MAXIMIZE,
+                               data.get("num_classes", 0), tuple(data.get("input_shape", ()))))
         stopped_by = ""
         while True:
             if self._request is not None:

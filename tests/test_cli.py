@@ -15,7 +15,7 @@ def run_cli(*args):
 
 @pytest.mark.parametrize("args, message", [
     (["run", "--trials", "many"], "argument --trials: invalid int value: 'many'"),
-    (["run", "--model", "rnn"], "argument --model: invalid choice: 'rnn'"),
+    (["run", "--model", "rnn"], "model: 'rnn' is not allowed; choose mlp, cnn or a model file"),
     (["run", "--dataset", "/no/such/file.npz"], "dataset: '/no/such/file.npz' is neither a built-in"),
     (["run", "--fix", "epochs"], "--fix: expected NAME=VALUE"),
     (["run", "--fix", "k=3"], "space.k: unknown parameter for mlp"),

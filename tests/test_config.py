@@ -37,7 +37,7 @@ def test_toml_round_trip_with_comments(tmp_path):
                                          "epochs": 3}})
     path = tmp_path / "study.toml"
     save_config(config, path, comments=True)
-    assert "# model type: mlp | cnn" in path.read_text()
+    assert "# mlp | cnn | a model file" in path.read_text()
     loaded = load_config(path)
     assert loaded == config
     assert loaded.param("epochs").kind == "fixed" and loaded.param("epochs").value == 3
@@ -46,7 +46,7 @@ def test_toml_round_trip_with_comments(tmp_path):
 
 
 BAD = [
-    ({"model": "rnn"}, "model: 'rnn' is not allowed; choose one of mlp, cnn"),
+    ({"model": "rnn"}, "model: 'rnn' is not allowed; choose mlp, cnn or a model file (path/to/model.py)"),
     ({"sampler": "grid"}, "sampler: 'grid' is not allowed"),
     ({"pruner": "always"}, "pruner: 'always' is not allowed"),
     ({"objective": "loss"}, "objective: 'loss' is not allowed"),

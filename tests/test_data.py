@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from engine import DatasetError
-from engine.data import IDX_FILES, availability, load_dataset
+from engine.data import availability, load_dataset
+from engine.datafiles import IDX_FILES
 
 
 def write_idx(path, array, gz=False):
@@ -64,11 +65,12 @@ def test_idx_directory(tmp_path, gz):
 
 BAD_NPZ = [
     (lambda a: a.pop("y_test"), "lacks y_test"),
-    (lambda a: a.update(y_train=a["y_train"] + 5), "y_train labels must be in 0..9, got 5..14"),
-    (lambda a: a.update(y_train=a["y_train"][:10]), "50 train images but 10 labels"),
+    (lambda a: a.update(y_train=a["y_train"].astype(int) - 5), "y_train labels must be 0..K-1, got -5"),
+    (lambda a: a.update(y_train=a["y_train"][:10]), "has 50 x_train rows but 10 labels in y_train"),
     (lambda a: a.update(x_test=a["x_test"][:, :20, :20]), "train images are (28, 28, 1) but test images (20, 20, 1)"),
     (lambda a: a.update(y_train=a["y_train"].astype(float)), "y_train must be a 1-D array of integer labels"),
-    (lambda a: a.update(x_train=a["x_train"].reshape(50, -1)), "x_train must have shape (N, H, W) or (N, H, W, 1)"),
+    (lambda a: a.update(x_train=a["x_train"].reshape(50, -1)), "train rows are (784,) but test rows (28, 28, 1)"),
+    (lambda a: a.update(x_train=a["x_train"][:, None, None]), "x_train must be images (N, H, W) or (N, H, W, C), or a feature table (N, F)"),
 ]
 
 

@@ -226,7 +226,7 @@ def test_mixed_precision_keeps_float32_outputs(tmp_path):
     try:
         assert keras.mixed_precision.global_policy().name == "mixed_float16"
         assert recorder.of(TrialFinished)[0].state == "COMPLETE"
-        model = build_cnn({"k": 3, "layer_num": 1, "first_layer_unit": 4}, (28, 28, 1))
+        model = build_cnn({"k": 3, "layer_num": 1, "first_layer_unit": 4}, (28, 28, 1), 10)
         assert model.layers[0].compute_dtype == "float16" and model.layers[0].variable_dtype == "float32"
         assert model.layers[-1].compute_dtype == "float32"
         assert model(np.zeros((1, 28, 28, 1), dtype="float32")).dtype == "float32"

@@ -29,8 +29,9 @@ def test_setup_screen(snap_compare, cpu_box):
     app = TunedeckApp(StudyConfig(model="cnn", dataset="mnist-5k", out_dir="runs"), runner_factory=factory())
 
     async def gpus_listed(pilot):
-        for _ in range(100):
-            if "CPU cores" in str(app.screen.query_one("#gpu-note").render()):
+        for _ in range(200):  # the GPUs and the data's shape are read in threads
+            if ("CPU cores" in str(app.screen.query_one("#gpu-note").render())
+                    and "classes" in str(app.screen.query_one("#data-info").render())):
                 break
             await pilot.pause(0.05)
 

@@ -32,15 +32,16 @@ def study_options() -> argparse.ArgumentParser:
     """The options shared by `run` and the app: a config file and flags that override it."""
     opts = Parser(add_help=False)
     opts.add_argument("config", nargs="?", metavar="CONFIG.toml", help="study config file (see init-config)")
-    opts.add_argument("--model", choices=("mlp", "cnn"))
+    opts.add_argument("--model", metavar="mlp|cnn|FILE.py", help="a built-in model or a model file (SPACE and "
+                      "build_model(params, input_shape, num_classes))")
     opts.add_argument("--dataset", metavar="NAME|PATH",
-                      help="auto, mnist, fashion-mnist, mnist-5k, a .npz or an IDX dir")
+                      help="auto, mnist, fashion-mnist, cifar10, cifar100, mnist-5k, a .npz or an IDX dir")
     opts.add_argument("--trials", type=int, metavar="N", help="total finished trials of the study")
     opts.add_argument("--timeout", type=float, metavar="S", help="stop starting trials after S seconds")
     opts.add_argument("--sampler", choices=("tpe", "random"))
     opts.add_argument("--pruner", choices=("median", "hyperband", "none"))
     opts.add_argument("--seed", type=int, metavar="N")
-    opts.add_argument("--objective", choices=("val_accuracy", "test_accuracy"))
+    opts.add_argument("--objective", choices=("val_accuracy", "val_loss", "test_accuracy"))
     opts.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE", help="pin a parameter (repeatable)")
     opts.add_argument("--subset", type=int, metavar="N", help="use N stratified training examples")
     opts.add_argument("--storage", metavar="URL", help=STORAGE_HELP)
@@ -108,14 +109,15 @@ def build_config(args: argparse.Namespace):
     from engine.config import config_from_dict, read_toml
 
     data: dict[str, Any] = read_toml(args.config) if args.config else {}
+    base = Path(args.config).absolute().parent if args.config else None  # a model file in it is relative to it
     for dest, key in FLAG_FIELDS.items():
         value = getattr(args, dest)
         if value is not None:
-            data[key] = value
+            data[key] = str(Path(value).absolute()) if key == "model" and value.endswith(".py") else value
     for item in args.fix:
         name, value = parse_fix(item)
         data.setdefault("space", {})[name] = value
-    return config_from_dict(data)
+    return config_from_dict(data, base)
 
 
 def mistyped_command(word: str) -> str | None:

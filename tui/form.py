@@ -35,12 +35,24 @@ def parse_number(where: str, text: str, kind: type = float) -> int | float:
     return int(value) if kind is int else value
 
 
+def parse_value(where: str, text: str) -> Any:
+    """A choice or fixed value as typed: a number (`64`, `1e-3`), true/false, else a string (`relu`, `"adam"`)."""
+    text = text.strip()
+    if not text:
+        raise ConfigError(f"{where}: enter a value")
+    if text in ("true", "false"):
+        return text == "true"
+    if re.fullmatch(r"[-+0-9.eE]+", text):
+        return parse_number(where, text)
+    return text.strip("\"'")
+
+
 def parse_choices(where: str, text: str) -> list[Any]:
-    """`"64, 128, 256"` -> [64, 128, 256]."""
+    """`"64, 128, 256"` -> [64, 128, 256]; `"relu, tanh"` -> ["relu", "tanh"]."""
     items = [item.strip() for item in text.split(",") if item.strip()]
     if not items:
-        raise ConfigError(f"{where}: must be a non-empty list of values, e.g. 64, 128")
-    return [parse_number(where, item) for item in items]
+        raise ConfigError(f"{where}: must be a non-empty list of values, e.g. 64, 128 (or relu, tanh)")
+    return [parse_value(where, item) for item in items]
 
 
 def spec_fields(spec: ParamSpec) -> dict[str, str]:
@@ -48,8 +60,11 @@ def spec_fields(spec: ParamSpec) -> dict[str, str]:
     def text(value: Any) -> str:
         return "" if value is None else str(value)
 
+    def shown(value: Any) -> str:
+        return str(value).lower() if isinstance(value, bool) else text(value)
+
     return {"kind": spec.kind, "low": text(spec.low), "high": text(spec.high), "step": text(spec.step),
-            "log": spec.log, "choices": ", ".join(map(str, spec.choices)), "value": text(spec.value)}
+            "log": spec.log, "choices": ", ".join(map(shown, spec.choices)), "value": shown(spec.value)}
 
 
 def spec_data(name: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +74,7 @@ def spec_data(name: str, fields: dict[str, Any]) -> dict[str, Any]:
     if kind == "categorical":
         return {"kind": kind, "choices": parse_choices(f"{where}.choices", fields["choices"])}
     if kind == "fixed":
-        return {"kind": kind, "value": parse_number(f"{where}.value", fields["value"])}
+        return {"kind": kind, "value": parse_value(f"{where}.value", fields["value"])}
     data: dict[str, Any] = {"kind": kind, "log": bool(fields["log"])}
     for bound in ("low", "high"):
         data[bound] = parse_number(f"{where}.{bound}", fields[bound])

@@ -83,8 +83,9 @@ class RunDisplay:
             case TrialStarted():
                 self.running[event.number] = escape(f"trial {event.number} on {event.worker}: {event.params}")
             case EpochEnded():
-                self.running[event.number] = (f"trial {event.number}: epoch {event.epoch + 1}, "
-                                              f"val accuracy {event.val_accuracy:.4f}")
+                monitor = "val loss" if self.started and self.started.objective == "val_loss" else "val accuracy"
+                value = event.curve[-1] if event.curve else event.val_accuracy
+                self.running[event.number] = f"trial {event.number}: epoch {event.epoch + 1}, {monitor} {value:.4f}"
             case TrialFinished():
                 self.running.pop(event.number, None)
                 self.last.append(event)

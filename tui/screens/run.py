@@ -137,6 +137,9 @@ class RunScreen(Screen):
                 self.started = event
                 self.state = "running"
                 table.set_params(event.param_names)
+                self.query_one(HistoryPlot).maximize = event.maximize
+                curves = self.query_one(CurvePlot)
+                curves.title = "Val loss per epoch" if event.objective == "val_loss" else CurvePlot.title
                 self.write_log(f"study {event.study_name} on {event.dataset} ({event.n_train} train, "
                                f"{event.n_test} test) · {event.device} · log {event.log_path}")
                 if event.dataset_note:

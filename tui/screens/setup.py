@@ -17,13 +17,17 @@ from engine.config import FIELD_HELP, OBJECTIVES, PRUNERS, SAMPLERS
 from engine.data import BUILTIN, availability
 from engine.files import write_text_atomically
 from engine.space import default_space
+from engine.specs import BUILTIN_SPECS, is_model_file
 from engine.storage import mask_url, url_from_env
 from tui.form import check_form
 from tui.guard import guarded
 from tui.screens.modals import ConfirmScreen
+from tui.widgets.data_summary import DataSummary
 from tui.widgets.param_row import ParamRow
 
 PATH_OPTION = "path"
+FILE_OPTION = "file"
+MODEL_OPTIONS = [(name.upper(), name) for name in BUILTIN_SPECS] + [("model file…", FILE_OPTION)]
 
 
 def dataset_options() -> list[tuple[str, str]]:
@@ -70,22 +74,27 @@ class SetupScreen(Screen):
         self.config = config
         self.config_path = config_path  # the file the app was opened with, or where the form is saved
         self.errors: dict[str, str] = {}
+        self.model_state = (config.model, "") if is_model_file(config.model) else ("", "")  # (file, its error)
 
     def compose(self) -> ComposeResult:
         c = self.config
         is_path = c.dataset not in BUILTIN
+        is_file = is_model_file(c.model)
         yield Header()
         with VerticalScroll(id="form"):
             yield Label("Model and data", classes="section")
             with Horizontal(classes="fields"):
-                yield field("Model", Select([("MLP", "mlp"), ("CNN", "cnn")], value=c.model, allow_blank=False,
-                                            compact=True, id="model"), "model")
+                yield field("Model", Select(MODEL_OPTIONS, value=FILE_OPTION if is_file else c.model,
+                                            allow_blank=False, compact=True, id="model"), "model")
+                yield field("Model file (.py)", Input(c.model if is_file else "", compact=True, id="model_path",
+                                                      placeholder="~/models/my_model.py"), "model_path")
                 yield field("Dataset", Select(dataset_options(), value=PATH_OPTION if is_path else c.dataset,
                                               allow_blank=False, compact=True, id="dataset"), "dataset")
                 yield field("Path (.npz or IDX dir)", Input(c.dataset if is_path else "", compact=True, id="path",
                                                            placeholder="~/data/mnist.npz"), "path")
                 yield field("Subset (0 = all)", Input(str(c.subset or ""), type="integer", compact=True, id="subset",
                                                       placeholder="all"), "subset")
+            yield DataSummary(id="data-info")
             yield Label("Search space", classes="section")
             yield Vertical(*[ParamRow(spec) for spec in c.space], id="space")
             yield Label("Study", classes="section")
@@ -132,9 +141,11 @@ class SetupScreen(Screen):
         self.title = "tunedeck · setup"
         self.sub_title = "Tab moves between fields · ctrl+r starts"
         self.query_one("#field-path").display = self.query_one("#dataset", Select).value == PATH_OPTION
+        self.query_one("#field-model_path").display = self.query_one("#model", Select).value == FILE_OPTION
         self.query_one("#model", Select).focus()
         self.validate()
         self.find_gpus()
+        self.describe_data()
 
     @work(thread=True, group="gpus", exit_on_error=False)
     def find_gpus(self) -> None:
@@ -146,10 +157,48 @@ class SetupScreen(Screen):
                 f"No GPU found: workers share this machine's {cpu_cores()} CPU cores.")
         self.app.call_from_thread(self.query_one("#gpu-note", Static).update, note)
 
+    # --- the model file and the data --------------------------------------------------------
+    def model_choice(self) -> str:
+        """mlp, cnn, or the model file's absolute path."""
+        if self.query_one("#model", Select).value != FILE_OPTION:
+            return str(self.query_one("#model", Select).value)
+        text = self.query_one("#model_path", Input).value.strip()
+        return str(Path(text).expanduser().absolute()) if text else ""
+
+    @work(thread=True, exclusive=True, group="model", exit_on_error=False)
+    def load_model_file(self, path: str) -> None:
+        """Import a model file off the UI thread (it imports Keras, and runs the user's code), then show its
+        SPACE as the search space."""
+        from engine.specs import spec_for
+
+        try:
+            space = spec_for(path).default_space()
+        except Exception as exc:  # noqa: BLE001 - a ConfigError naming the file, or the user's own error
+            self.app.call_from_thread(self.model_failed, path, str(exc))
+            return
+        self.app.call_from_thread(self.model_loaded, path, space)
+
+    def model_failed(self, path: str, message: str) -> None:
+        self.model_state = (path, message)
+        self.validate()
+
+    async def model_loaded(self, path: str, space) -> None:
+        self.model_state = (path, "")
+        if self.model_choice() == path:
+            await self.replace_space(space)
+        self.validate()
+
+    def describe_data(self) -> None:
+        values = self.form_values()
+        dataset = values["path"].strip() if values["dataset"] == PATH_OPTION else values["dataset"]
+        subset = values["subset"].strip()
+        self.query_one(DataSummary).show_for(dataset, int(subset) if subset.isdigit() else 0)
+
     # --- reading and checking the form -------------------------------------------------
     def form_values(self) -> dict[str, Any]:
-        values = {key: self.query_one(f"#{key}", Select).value for key in ("model", "dataset", "sampler",
-                                                                              "pruner", "objective")}
+        values = {key: self.query_one(f"#{key}", Select).value for key in ("dataset", "sampler", "pruner",
+                                                                              "objective")}
+        values["model"] = self.model_choice()
         for key in ("path", "subset", "n_trials", "timeout", "seed", "patience", "study_name", "storage", "out_dir",
                     "workers", "gpus", "heartbeat"):
             values[key] = self.query_one(f"#{key}", Input).value
@@ -160,8 +209,17 @@ class SetupScreen(Screen):
         return {row.param: row.fields() for row in self.query(ParamRow)}
 
     def validate(self) -> StudyConfig | None:
-        """Check every field; show each error under its field; return the config when all are valid."""
-        config, self.errors = check_form(self.form_values(), self.space_fields())
+        """Check every field; show each error under its field; return the config when all are valid. A model
+        file is checked once it is loaded (in a thread)."""
+        model = self.model_choice()
+        if is_model_file(model) and self.model_state[0] != model:
+            config, self.errors = None, {"model": f"model: reading {Path(model).name}…"}
+        elif not model and self.query_one("#model", Select).value == FILE_OPTION:
+            config, self.errors = None, {"model": "model: enter the path of a model file (.py)"}
+        elif is_model_file(model) and self.model_state[1]:
+            config, self.errors = None, {"model": self.model_state[1]}
+        else:
+            config, self.errors = check_form(self.form_values(), self.space_fields())
         for error in self.query(".error"):
             show_error(error, self.errors.get(error.id.removeprefix("err-"), ""))
         for row in self.query(ParamRow):
@@ -177,16 +235,26 @@ class SetupScreen(Screen):
     def _changed(self, event: Input.Changed | Checkbox.Changed) -> None:
         if isinstance(event, Input.Changed) and event.input.id == "storage":
             event.input.password = has_password(event.value)
+        if isinstance(event, Input.Changed) and event.input.id == "model_path" and is_model_file(self.model_choice()):
+            self.load_model_file(self.model_choice())
+        if isinstance(event, Input.Changed) and event.input.id in ("path", "subset"):
+            self.describe_data()
         self.validate()
 
     @on(Select.Changed)
     @guarded
     async def _select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "model" and event.value != self.config.model:
-            self.config = StudyConfig(model=str(event.value))
-            await self.replace_space(default_space(str(event.value)))
+        if event.select.id == "model":
+            self.query_one("#field-model_path").display = event.value == FILE_OPTION
+            model = self.model_choice()
+            if model in BUILTIN_SPECS and model != self.config.model:
+                self.config = StudyConfig(model=model)
+                await self.replace_space(default_space(model))
+            elif is_model_file(model):
+                self.load_model_file(model)
         if event.select.id == "dataset":
             self.query_one("#field-path").display = event.value == PATH_OPTION
+            self.describe_data()
         self.validate()
 
     async def replace_space(self, space) -> None:
@@ -206,7 +274,11 @@ class SetupScreen(Screen):
 
     @guarded
     async def action_defaults(self) -> None:
-        await self.replace_space(default_space(str(self.query_one("#model", Select).value)))
+        model = self.model_choice()
+        if model in BUILTIN_SPECS:
+            await self.replace_space(default_space(model))
+        elif is_model_file(model) and self.model_state == (model, ""):
+            await self.replace_space(default_space(model))  # loaded already: the cached spec
         self.validate()
 
     @guarded

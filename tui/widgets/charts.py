@@ -69,18 +69,25 @@ class HistoryPlot(ThrottledPlot):
                                                                  "FAIL": ([], [])}
         self.best_x: list[int] = []
         self.best_y: list[float] = []
+        self.maximize = True  # a study of val_loss minimizes: its best is the lowest
 
     def add(self, number: int, state: str, value: float | None) -> None:
         xs, ys = self.points.setdefault(state, ([], []))
         xs.append(number)
         ys.append(value if value is not None else 0.0)
-        if state == "COMPLETE" and value is not None and (not self.best_y or value > self.best_y[-1]):
+        if state == "COMPLETE" and value is not None and self.improves(value):
             if self.best_y:  # a step, not a slope: the best holds until the trial that beats it
                 self.best_x.append(number)
                 self.best_y.append(self.best_y[-1])
             self.best_x.append(number)
             self.best_y.append(value)
         self.dirty = True
+
+    def improves(self, value: float) -> bool:
+        """Whether a complete trial's value is a new best (the highest, or the lowest for val_loss)."""
+        if not self.best_y:
+            return True
+        return value > self.best_y[-1] if self.maximize else value < self.best_y[-1]
 
     def draw(self) -> None:
         plt = self.plt

@@ -13,7 +13,7 @@ from engine.config import KINDS
 from tui.form import spec_fields
 
 NUMBER = r"[-+0-9.eE]*"
-LIST = r"[-+0-9.eE, ]*"
+ANY = None  # choices and fixed values may be strings too: relu, tanh
 
 
 class ParamRow(Vertical):
@@ -48,11 +48,11 @@ class ParamRow(Vertical):
             for part in ("low", "high", "step"):
                 yield self._input(part, part, f"range {part}")
             yield Checkbox("log", f["log"], classes="range log", id=f"{self.param}-log")
-            yield self._input("choices", "e.g. 64, 128, 256", "choices", LIST)
-            yield self._input("value", "value", "value")
+            yield self._input("choices", "e.g. 64, 128, 256", "choices", ANY)
+            yield self._input("value", "value", "value", ANY)
         yield Static("", classes="row-error")
 
-    def _input(self, part: str, placeholder: str, classes: str, restrict: str = NUMBER) -> Input:
+    def _input(self, part: str, placeholder: str, classes: str, restrict: str | None = NUMBER) -> Input:
         return Input(self.initial[part], placeholder=placeholder, restrict=restrict, classes=classes, compact=True,
                      id=f"{self.param}-{part}")
 
