@@ -206,11 +206,11 @@ async def test_the_app_takes_a_model_file_and_string_choices(tmp_path):
         await pilot.pause()
         assert app.screen.query_one("#field-model_path").display
         app.screen.query_one("#model_path", Input).value = model
-        await wait_for(pilot, lambda: list(rows(app)) == ["units", "activation", "epochs", "batch_size"])
+        await wait_for(pilot, lambda: list(rows(app)) == ["units", "activation", "epochs", "batch_size"], 90)
         assert rows(app)["activation"]["choices"] == "relu, tanh"
         app.screen.query_one("#activation-choices", Input).value = "relu, tanh, gelu"
-        await wait_for(pilot, lambda: not app.screen.errors)
-        await wait_for(pilot, lambda: "10 classes" in str(app.screen.query_one("#data-info").render()))
+        await wait_for(pilot, lambda: not app.screen.errors, 60)
+        await wait_for(pilot, lambda: "10 classes" in str(app.screen.query_one("#data-info").render()), 60)
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
     assert make.last.config.model == model

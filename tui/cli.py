@@ -81,7 +81,7 @@ def build_parser() -> Parser:
     export.add_argument("-o", "--output", metavar="FILE.md", help="default: print to stdout")
     init = sub.add_parser("init-config", help="write a commented default config")
     init.add_argument("path", nargs="?", default="tunedeck.toml", metavar="PATH")
-    init.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
+    init.add_argument("--model", default="mlp", metavar="mlp|cnn|FILE.py", help="whose default space to write")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     return parser
 
@@ -220,12 +220,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_init_config(args: argparse.Namespace) -> int:
-    from engine import ConfigError, StudyConfig, save_config
+    from engine import ConfigError, save_config
+    from engine.config import config_from_dict
 
     path = Path(args.path)
     if path.exists() and not args.force:
         raise ConfigError(f"init-config: {path} already exists; pass --force to overwrite it")
-    save_config(StudyConfig(model=args.model), path, comments=True)
+    model = str(Path(args.model).absolute()) if args.model.endswith(".py") else args.model
+    save_config(config_from_dict({"model": model}), path, comments=True)
     print(f"wrote {path}; run it with: tunedeck run {path}")
     return 0
 
