@@ -29,6 +29,16 @@ def stop_study(storage_url: str, study_name: str, now: bool, by: str) -> int:
         return len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
+def run_again(storage_url: str, study_name: str, number: int) -> None:
+    """Queue a trial's parameters again (Optuna's enqueue): the next trial a worker starts runs them, to see
+    whether a result was noise."""
+    from engine.storage import reading_study
+
+    with reading_study(storage_url, study_name) as study:
+        trial = study.get_trials(deepcopy=False)[number]
+        study.enqueue_trial(dict(trial.params), user_attrs={"run_again_of": number})
+
+
 def stop_request(study: optuna.Study) -> dict[str, Any] | None:
     """The study's latest stop request, or None. A worker honours only one made after it started."""
     return study.user_attrs.get(schema.STOP_REQUEST)

@@ -86,5 +86,27 @@ class EngineError:
     message: str
 
 
+@dataclass(frozen=True)
+class RetrainEpoch:
+    """An epoch of `tunedeck retrain`: a chosen trial trained once more on all the training data."""
+
+    trial: int
+    epoch: int  # 0-based
+    epochs: int
+    loss: float
+    accuracy: float
+    curve: tuple[float, ...] = ()  # training accuracy of every epoch so far
+
+
+@dataclass(frozen=True)
+class RetrainFinished:
+    trial: int
+    test_accuracy: float
+    trial_test_accuracy: float | None  # the trial's own, on 90% of the data
+    epochs: int
+    model_path: str
+    card_path: str
+
+
 Event = (StudyStarted | TrialStarted | EpochEnded | TrialFinished | BestChanged
-         | ImportancesUpdated | StudyFinished | EngineError)
+         | ImportancesUpdated | StudyFinished | EngineError | RetrainEpoch | RetrainFinished)

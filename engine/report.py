@@ -20,15 +20,21 @@ from engine.storage import mask_url, reading_study
 TOP_N = 10
 
 
-def write_report(study: optuna.Study, path: str | Path) -> Path:
-    """Render the study and write it to `path` atomically (parents created)."""
-    return write_text_atomically(path, render_report(study))
+def write_report(study: optuna.Study, path: str | Path, plots: bool = True) -> Path:
+    """Write the summary to `path`, with trials.csv and (unless plots=False) the PNG figures in plots/ beside
+    it, linked by relative paths so the folder renders as it is (on GitHub, say). Every file is atomic."""
+    from engine.plots import write_figures, write_trials_csv
+
+    path = Path(path)
+    figures = write_figures(study, path.parent / "plots") if plots else None
+    write_trials_csv(study, path.parent / "trials.csv")
+    return write_text_atomically(path, render_report(study, figures, csv="trials.csv"))
 
 
-def export_report(storage_url: str, study_name: str, path: str | Path) -> Path:
-    """Read a stored study and write its summary to `path`."""
+def export_report(storage_url: str, study_name: str, path: str | Path, plots: bool = True) -> Path:
+    """Read a stored study and write its summary (and figures, and trials.csv) to `path`."""
     with reading_study(storage_url, study_name) as study:
-        return write_report(study, path)
+        return write_report(study, path, plots)
 
 
 def table(header: list[str], rows: list[list[Any]]) -> str:
@@ -72,8 +78,8 @@ def history_chart(trials: list[FrozenTrial], width: int = 72, height: int = 16, 
     return "\n".join(line.rstrip() for line in text.splitlines())
 
 
-def render_report(study: optuna.Study) -> str:
-    """The whole Markdown summary of a study."""
+def render_report(study: optuna.Study, figures: list | None = None, csv: str = "") -> str:
+    """The whole Markdown summary of a study; `figures` (engine.plots.Figure) and `csv` are linked when given."""
     attrs = study.user_attrs
     config: dict[str, Any] = attrs.get("config", {})
     env: dict[str, str] = attrs.get("environment", {})
@@ -99,7 +105,7 @@ def render_report(study: optuna.Study) -> str:
     out += ["## Trials", "", table(["state", "count"], rows), ""]
 
     if not complete:
-        return "\n".join(out + ["No trial has completed yet.", ""])
+        return "\n".join(out + ["No trial has completed yet.", ""] + _figures(figures, csv))
     best = study.best_trial
     out += ["## Best trial", "", f"Trial {best.number}: objective {number_text(best.value)}, "
             f"val accuracy {number_text(best.user_attrs.get('val_accuracy'))}, "
@@ -112,8 +118,24 @@ def render_report(study: optuna.Study) -> str:
     out += _importances(study, len(complete))
     ordered = sorted(complete, key=lambda t: t.number)
     out += ["## Optimization history", "", "```text", history_chart(ordered, maximize=maximize), "```", ""]
+    out += _figures(figures, csv)
     out += _timing(trials)
     return "\n".join(out)
+
+
+def _figures(figures: list | None, csv: str) -> list[str]:
+    """The PNGs beside the summary, each linked by its relative path; a figure left out says why."""
+    out = []
+    if figures is not None:
+        out += ["## Figures", ""]
+        for figure in figures:
+            if figure.path is None:
+                out += [f"- {figure.title}: left out ({figure.reason}).", ""]
+            else:
+                out += [f"### {figure.title}", "", f"![{figure.title}](plots/{figure.file})", ""]
+    if csv:
+        out += [f"Every trial, one row each: [{csv}]({csv}).", ""]
+    return out
 
 
 def _epochs_note(config: dict[str, Any]) -> list[str]:

@@ -40,8 +40,10 @@ class TunedeckApp(App):
     ]
 
     def __init__(self, config: StudyConfig | None = None, runner_factory: SourceFactory = StudyRunner,
-                 watch: tuple[str, str | None] | None = None, config_path: str | None = None) -> None:
+                 watch: tuple[str, str | None] | None = None, config_path: str | None = None,
+                 bell: bool = False) -> None:
         super().__init__()
+        self.ring_bell = bell  # --bell: a bell and a notification on a new best and on a failed trial
         self.config = config or StudyConfig()
         self.config_path = config_path or "tunedeck.toml"  # shown in the form's Config file field
         self.runner_factory = runner_factory  # a study run in this process (tests pass a fake)
@@ -155,11 +157,11 @@ def terminal_apart_from_fd2(log_path: Path) -> Iterator[None]:
 
 
 def run_app(config: StudyConfig | None = None, watch: tuple[str, str | None] | None = None,
-            config_path: str | None = None) -> int:
+            config_path: str | None = None, bell: bool = False) -> int:
     """Open the app with a prefilled setup form (from `config_path`, if it was opened with one), or on a study
     to watch."""
     config = config or StudyConfig()
-    app = TunedeckApp(config, watch=watch, config_path=config_path)
+    app = TunedeckApp(config, watch=watch, config_path=config_path, bell=bell)
     with terminal_apart_from_fd2(Path(config.out_dir) / "tensorflow.log"):
         app.run()
     return app.signal_status or app.return_code or 0

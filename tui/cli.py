@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, NoReturn
 
-COMMANDS = ("run", "watch", "stop", "export", "init-config")
+COMMANDS = ("run", "watch", "stop", "export", "retrain", "init-config")
 # flag dest -> StudyConfig field
 FLAG_FIELDS = {"model": "model", "dataset": "dataset", "trials": "n_trials", "timeout": "timeout",
                "sampler": "sampler", "pruner": "pruner", "seed": "seed", "objective": "objective",
@@ -51,6 +51,8 @@ def study_options() -> argparse.ArgumentParser:
                       help="early stopping patience in epochs (0 = off; off in the seed protocol)")
     opts.add_argument("--mixed-precision", action="store_true", default=None, help="float16 training on a GPU")
     opts.add_argument("--export", metavar="FILE.md", help="also write the Markdown summary here")
+    opts.add_argument("--no-plots", action="store_true", help="no PNG figures beside the summaries")
+    opts.add_argument("--bell", action="store_true", help="ring the terminal bell on a new best and a failed trial")
     opts.add_argument("--workers", type=int, metavar="N",
                       help="start N worker processes on this machine, one training each (default: one per GPU)")
     opts.add_argument("--gpus", metavar="0,1,...", help="one worker per GPU index (sets CUDA_VISIBLE_DEVICES)")
@@ -79,6 +81,11 @@ def build_parser() -> Parser:
     export = sub.add_parser("export", help="write a study's Markdown summary")
     study_address(export)
     export.add_argument("-o", "--output", metavar="FILE.md", help="default: print to stdout")
+    export.add_argument("--no-plots", action="store_true", help="no PNG figures beside the summary")
+    retrain = sub.add_parser("retrain", help="train a trial once more on all training data: final.keras, final.md")
+    study_address(retrain)
+    retrain.add_argument("--trial", type=int, metavar="N", help="the trial to retrain (default: the best)")
+    retrain.add_argument("--out", metavar="DIR", help="where final.keras and final.md go (default: the run folder)")
     init = sub.add_parser("init-config", help="write a commented default config")
     init.add_argument("path", nargs="?", default="tunedeck.toml", metavar="PATH")
     init.add_argument("--model", default="mlp", metavar="mlp|cnn|FILE.py", help="whose default space to write")
@@ -174,13 +181,19 @@ def storage_of(args: argparse.Namespace) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from tui.headless import run_headless
 
-    return run_headless(build_config(args), args.export)
+    return run_headless(build_config(args), args.export, plots=not args.no_plots, bell=args.bell)
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from tui.headless import run_retrain
+
+    return run_retrain(storage_of(args), args.study_name, args.trial, args.out)
 
 
 def cmd_app(args: argparse.Namespace) -> int:
     from tui.app import run_app
 
-    return run_app(build_config(args), config_path=args.config)
+    return run_app(build_config(args), config_path=args.config, bell=args.bell)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -211,7 +224,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(render_report(study))
             return 0
         try:
-            path = write_report(study, args.output)
+            path = write_report(study, args.output, plots=not args.no_plots)
         except OSError as exc:  # a full disk, a file size limit: the old summary is left as it was
             print(f"tunedeck: error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
             return 1
@@ -233,7 +246,7 @@ def cmd_init_config(args: argparse.Namespace) -> int:
 
 
 COMMAND_FUNCS = {"run": cmd_run, "app": cmd_app, "watch": cmd_watch, "stop": cmd_stop, "export": cmd_export,
-                 "init-config": cmd_init_config}
+                 "retrain": cmd_retrain, "init-config": cmd_init_config}
 
 if __name__ == "__main__":
     sys.exit(main())

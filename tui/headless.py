@@ -50,7 +50,8 @@ class RunDisplay:
     `handle` runs on the engine thread while rich's Live renders on its own: a lock keeps a render from
     seeing the state half-changed."""
 
-    def __init__(self) -> None:
+    def __init__(self, bell: Console | None = None) -> None:
+        self.bell = bell  # rings on a new best and on a failed trial (--bell)
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
                                  TimeRemainingColumn())
@@ -91,7 +92,11 @@ class RunDisplay:
                 self.last.append(event)
                 if event.state != "FAIL":
                     self.progress.advance(self.task)
+                elif self.bell and self.started:
+                    self.bell.bell()
             case BestChanged():
+                if self.bell and self.started and self.best is not None:
+                    self.bell.bell()
                 self.best = event
             case StudyFinished():
                 self.running.clear()
@@ -159,14 +164,14 @@ class QuietWhenClosed(io.TextIOBase):
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
-def run_headless(config: StudyConfig, export: str | None) -> int:
+def run_headless(config: StudyConfig, export: str | None, plots: bool = True, bell: bool = False) -> int:
     """Run the study (in this process, or in worker processes: config.workers, config.gpus); write the
     summary; exit 0 when done, 1 on a study error, 128 + N when signal N (SIGTERM, SIGHUP) stopped it."""
     from engine.report import export_report
 
     console = Console(file=QuietWhenClosed(sys.stdout))
     errors = Console(stderr=True)
-    display = RunDisplay()
+    display = RunDisplay(console if bell else None)
     if config.n_workers > 1 or config.gpu_list:
         source = WorkerPool(config, display.handle, n_workers=config.n_workers, gpus=config.gpu_list)
     else:
@@ -208,7 +213,7 @@ def run_headless(config: StudyConfig, export: str | None) -> int:
     if not console.is_terminal:
         console.line()  # Live leaves its last frame without a newline when not on a terminal
     try:
-        summaries = [export_report(config.storage_url, config.name, path)
+        summaries = [export_report(config.storage_url, config.name, path, plots)
                      for path in (config.run_dir / "summary.md", export) if path]
     except OSError as exc:  # the trials are in the storage; `tunedeck export` can write the summary later
         errors.print(escape(f"tunedeck: error: cannot write the summary: {exc.strerror or exc} (the study is kept: "
@@ -221,3 +226,37 @@ def run_headless(config: StudyConfig, export: str | None) -> int:
         errors.print(escape(f"tunedeck: stopped by {stopped_by.name}; the study is resumable with the same command"))
         return 128 + stopped_by
     return 0 if finished.ok else 1
+
+
+def run_retrain(storage_url: str, study_name: str, trial: int | None, out_dir: str | None) -> int:
+    """`tunedeck retrain`: a progress bar of the epochs; Ctrl-C stops at the next batch and writes nothing."""
+    from engine.errors import TrialStopped
+    from engine.events import RetrainEpoch
+    from engine.retrain import Retrainer
+
+    console = Console(file=QuietWhenClosed(sys.stdout))
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console)
+    task = progress.add_task("loading the study and the data", total=None)
+
+    def show(event: object) -> None:
+        if isinstance(event, RetrainEpoch):
+            progress.update(task, total=event.epochs, completed=event.epoch + 1,
+                            description=escape(f"trial {event.trial} on all training data: accuracy "
+                                               f"{event.accuracy:.4f}"))
+
+    retrainer = Retrainer(storage_url, study_name, trial, out_dir, emit=show)
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: retrainer.stop())
+    try:
+        with progress:
+            finished = retrainer.run()
+    except TrialStopped as exc:
+        Console(stderr=True).print(escape(f"tunedeck: {exc}"))
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    own = number_text(finished.trial_test_accuracy)
+    console.print(escape(f"trial {finished.trial} retrained on all training data for {finished.epochs} epochs: test "
+                         f"accuracy {finished.test_accuracy:.4f} (the trial's own: {own})"))
+    console.print(escape(f"model: {finished.model_path}\ncard: {finished.card_path}"))
+    return 0

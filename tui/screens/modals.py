@@ -120,15 +120,18 @@ class HelpScreen(ModalScreen[None]):
                            "`ctrl+p` opens the command palette with every action. Press `escape` to close.")
 
 
-class TrialDetailScreen(ModalScreen[None]):
-    """A trial's state, values, error text, learning curve, and its params as TOML to copy."""
+class TrialDetailScreen(ModalScreen[str | None]):
+    """A trial's state, values, worker, error text, learning curve, and its params as TOML to copy; `t` and `r`
+    close it with what to do with the trial (retrain it, queue its parameters again)."""
 
     DEFAULT_CSS = MODAL_CSS.format(name="TrialDetailScreen") + """
     TrialDetailScreen PlotextPlot { height: 12; }
     TrialDetailScreen TextArea { height: 8; }
     """
-    BINDINGS = [Binding("escape,q", "dismiss", "Close", id="detail.close"),
-                Binding("c", "copy", "Copy params", id="detail.copy")]
+    BINDINGS = [Binding("escape,q", "dismiss(None)", "Close", id="detail.close"),
+                Binding("c", "copy", "Copy params", id="detail.copy"),
+                Binding("t", "dismiss('retrain')", "Retrain on all data", id="detail.retrain"),
+                Binding("r", "dismiss('requeue')", "Run again", id="detail.requeue")]
 
     def __init__(self, trial: TrialFinished) -> None:
         super().__init__()
@@ -145,7 +148,7 @@ class TrialDetailScreen(ModalScreen[None]):
             if t.error:
                 yield Static(f"[red]{t.error}[/red]")
             yield PlotextPlot(id="curve")
-            yield Label("Params as TOML (c copies):")
+            yield Label("Params as TOML (c copies; r runs them again; t retrains this trial on all the data):")
             yield TextArea(self.params_toml, read_only=True)
 
     def on_mount(self) -> None:

@@ -32,6 +32,7 @@ from engine import (
     TrialFinished,
     TrialStarted,
 )
+from engine.events import RetrainEpoch, RetrainFinished
 from tui.messages import EngineEvent
 from tui.screens.modals import ChoiceScreen, ConfirmScreen, TrialDetailScreen
 from tui.widgets.best_panel import BestPanel
@@ -64,6 +65,7 @@ class RunScreen(Screen):
         Binding("S", "stop_now", "Stop now", id="run.stop_now"),
         Binding("e", "export", "Export", id="run.export"),
         Binding("r", "back_to_setup", "Setup", id="run.setup"),
+        Binding("t", "retrain", "Retrain trial", id="run.retrain"),
         Binding("q", "quit_study", "Quit", id="run.quit"),
     ]
     state: reactive[str] = reactive("starting")
@@ -153,6 +155,8 @@ class RunScreen(Screen):
             case TrialFinished():
                 self.on_trial_finished(event)
             case BestChanged():
+                if self.query_one(BestPanel).best is not None:
+                    self.alert(f"new best: trial {event.number}, {event.value:.4f}")
                 self.query_one(BestPanel).best = event
                 table.push(event)
             case ImportancesUpdated():
@@ -166,10 +170,26 @@ class RunScreen(Screen):
                 self.flush()
             case EngineError():
                 self.write_log(f"error: {event.message}", logging.ERROR)
+            case RetrainEpoch():
+                self.query_one(CurvePlot).running(event.trial, event.curve, label=f"retrain {event.trial} (train acc)")
+            case RetrainFinished():
+                own = "-" if event.trial_test_accuracy is None else f"{event.trial_test_accuracy:.4f}"
+                self.write_log(f"trial {event.trial} retrained for {event.epochs} epochs: test accuracy "
+                               f"{event.test_accuracy:.4f} (the trial's own {own}); model {event.model_path}")
+                self.query_one(CurvePlot).finished(event.trial, ())
+                self.notify(f"Model card: {event.card_path}", title=f"Trial {event.trial} retrained", timeout=10)
+
+    def alert(self, message: str, severity: str = "information") -> None:
+        """--bell: the terminal bell and a notification (a new best, a failed trial)."""
+        if getattr(self.app, "ring_bell", False) and self.state == "running":
+            self.app.bell()
+            self.notify(message, severity=severity)
 
     def on_trial_finished(self, event: TrialFinished) -> None:
         self.trials[event.number] = event
         self.running_trials.discard(event.number)
+        if event.state == "FAIL" and not event.error.startswith(("stopped by", "not run")):
+            self.alert(f"trial {event.number} failed: {event.error}", "warning")
         self.query_one(TrialTable).push(event)
         self.query_one(HistoryPlot).add(event.number, event.state, event.value)
         self.query_one(CurvePlot).finished(event.number, event.curve)
@@ -182,6 +202,9 @@ class RunScreen(Screen):
                        logging.WARNING if event.state == "FAIL" else logging.INFO)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group in ("retrain", "requeue") and event.state == WorkerState.ERROR:
+            self.write_log(f"{event.worker.group} failed: {event.worker.error}", logging.ERROR)
+            self.notify(str(event.worker.error), title=f"{event.worker.group.capitalize()} failed", severity="error")
         if event.worker.group != "study":
             return
         if event.state == WorkerState.ERROR:
@@ -313,4 +336,52 @@ class RunScreen(Screen):
         if trial is None:
             self.notify("That trial is still running", severity="warning")
             return
-        self.app.push_screen(TrialDetailScreen(trial))
+
+        def chosen(action: str | None) -> None:
+            if action == "retrain":
+                self.retrain(trial.number)
+            elif action == "requeue":
+                self.run_again(trial.number)
+
+        self.app.push_screen(TrialDetailScreen(trial), chosen)
+
+    # --- per-trial actions -----------------------------------------------------------------
+    def selected_trial(self) -> int | None:
+        table = self.query_one(TrialTable)
+        if not table.row_count:
+            return None
+        return int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def action_retrain(self) -> None:
+        number = self.selected_trial()
+        if number is not None:
+            self.retrain(number)
+
+    def retrain(self, number: int) -> None:
+        """Train trial `number` once more on all the training data (final.keras, final.md), in an engine thread,
+        its epochs streamed into the curves; only while no study runs in this app (one training per process)."""
+        trial = self.trials.get(number)
+        if self.running and self.mode == "runner":
+            self.notify("A study trains in this app: retrain when it has ended", severity="warning")
+        elif trial is None or trial.state != "COMPLETE":
+            self.notify(f"Trial {number} is not complete: only a complete trial is retrained", severity="warning")
+        else:
+            self.write_log(f"retraining trial {number} on all the training data")
+            self.run_retrain(number)
+
+    @work(thread=True, exclusive=True, group="retrain", exit_on_error=False)
+    def run_retrain(self, number: int) -> None:
+        from engine.retrain import Retrainer
+
+        emit = lambda event: self.post_message(EngineEvent(event))  # noqa: E731
+        Retrainer(self.config.storage_url, self.config.name, number, str(self.config.run_dir), emit=emit).run()
+
+    @work(thread=True, group="requeue", exit_on_error=False)
+    def run_again(self, number: int) -> None:
+        """Queue trial `number`'s parameters again (off the UI thread: it writes to the storage)."""
+        from engine.control import run_again
+
+        run_again(self.config.storage_url, self.config.name, number)
+        later = "the next trial runs them" if self.running else "they run when the study resumes with room left"
+        self.app.call_from_thread(self.notify, f"Trial {number}'s parameters queued: {later}", title="Run again")
+        self.app.call_from_thread(self.write_log, f"trial {number}'s parameters queued again")

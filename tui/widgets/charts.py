@@ -113,11 +113,13 @@ class CurvePlot(ThrottledPlot):
         super().__init__(**kwargs)
         self.current: tuple[float, ...] = ()
         self.current_number: int | None = None
+        self.current_label = ""
         self.earlier: deque[tuple[float, ...]] = deque(maxlen=EARLIER_CURVES)
         self.by_epoch: list[list[float]] = []  # every finished trial's value at each epoch
 
-    def running(self, number: int, curve: tuple[float, ...]) -> None:
+    def running(self, number: int, curve: tuple[float, ...], label: str = "") -> None:
         self.current_number, self.current = number, curve
+        self.current_label = label or f"trial {number}"
         self.dirty = True
 
     def finished(self, number: int, curve: tuple[float, ...]) -> None:
@@ -144,7 +146,7 @@ class CurvePlot(ThrottledPlot):
             plt.plot(list(range(1, len(median) + 1)), median, color="orange", label="median", marker="braille")
         if self.current:
             plt.plot(list(range(1, len(self.current) + 1)), list(self.current), color="cyan",
-                     label=f"trial {self.current_number}", marker="hd")
+                     label=self.current_label, marker="hd")
 
 
 class ImportancePlot(ThrottledPlot):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.binding import Binding
 from textual.widgets import DataTable
 
@@ -11,24 +13,32 @@ from tui.formatting import state_markup
 
 BEST_MARK = "[b yellow]★[/]"
 WORKER_WIDTH = 18
+FIXED_COLUMNS = (("#", "number", 5), ("state", "state", 8), ("value", "value", 6), ("test acc", "test", 8),
+                 ("epochs", "epochs", 6), ("time", "time", 7))
+UNFINISHED = ("PRUNED", "FAIL")  # hidden by `f`, and sorted last by value
 
 
 class TrialTable(DataTable):
-    """Trials by number; the best row is starred; `v` sorts by value.
+    """Trials by number; the best row is starred; `v` sorts by value, `n` by number; `f` hides pruned and
+    failed trials.
 
     Events are queued by `push` (O(1)) and applied by `flush` on the screen's timer, so a burst of trials
-    costs one layout and one repaint instead of one per event."""
+    costs one layout and one repaint instead of one per event. Every row's cells are kept, shown or not, so
+    the filter can bring hidden rows back."""
 
     DEFAULT_CSS = "TrialTable { height: 1fr; }"
     BINDINGS = [Binding("v", "sort_by_value", "Sort by value", id="table.sort_value"),
-                Binding("n", "sort_by_number", "Sort by #", id="table.sort_number")]
+                Binding("n", "sort_by_number", "Sort by #", id="table.sort_number"),
+                Binding("f", "toggle_unfinished", "Hide pruned/failed", id="table.filter")]
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.param_names: tuple[str, ...] = ()
         self.best_key: str | None = None
         self.pending: list[TrialStarted | TrialFinished | BestChanged] = []
-        self.incomplete: set[str] = set()  # rows added before all their parameters were drawn
+        self.cells: dict[str, dict[str, Any]] = {}  # every trial's cells by column key, shown or hidden
+        self.states: dict[str, str] = {}
+        self.hide_unfinished = False
 
     def push(self, event: TrialStarted | TrialFinished | BestChanged) -> None:
         self.pending.append(event)
@@ -50,51 +60,86 @@ class TrialTable(DataTable):
         self.clear(columns=True)
         self.param_names = names
         self.best_key = None
+        self.cells.clear()
+        self.states.clear()
         # Fixed widths: updating a cell of an auto-width column re-measures the whole column (O(rows)).
         self.add_column(" ", key="best", width=1)
-        for label, key, width in (("#", "number", 5), ("state", "state", 8), ("value", "value", 6),
-                                  ("test acc", "test", 8), ("epochs", "epochs", 6), ("time", "time", 7)):
+        for label, key, width in FIXED_COLUMNS:
             self.add_column(label, key=key, width=width)
         for name in names:
             self.add_column(name, key=f"p.{name}")
         self.add_column("worker", key="worker", width=WORKER_WIDTH)
 
-    def _param_cells(self, params: dict) -> list[str]:
-        return [str(params.get(name, "")) for name in self.param_names]
+    def _params(self, params: dict) -> dict[str, str]:
+        return {f"p.{name}": str(params[name]) for name in self.param_names if name in params}
+
+    def visible(self, key: str) -> bool:
+        return not (self.hide_unfinished and self.states.get(key) in UNFINISHED)
+
+    def _show(self, key: str, changed: dict[str, Any]) -> None:
+        """Add the row, update the changed cells of a shown row, or remove a row the filter now hides."""
+        if not self.visible(key):
+            if key in self.rows:
+                self.remove_row(key)
+            return
+        if key not in self.rows:
+            cells = self.cells[key]
+            self.add_row(*(cells.get(column, "") for column in self.columns), key=key)
+            return
+        for column, value in changed.items():
+            self.update_cell(key, column, value)
 
     def trial_started(self, event: TrialStarted) -> None:
         key = str(event.number)
-        if key not in self.rows:
-            self.add_row("", event.number, state_markup("RUNNING"), "-", "-", "-", "-",
-                         *self._param_cells(event.params), event.worker, key=key)
-            if len(event.params) < len(self.param_names):  # another worker's trial, seen mid-draw
-                self.incomplete.add(key)
+        if key in self.cells:
+            return
+        self.states[key] = "RUNNING"
+        self.cells[key] = {"best": "", "number": event.number, "state": state_markup("RUNNING"), "value": "-",
+                           "test": "-", "epochs": "-", "time": "-", **self._params(event.params),
+                           "worker": event.worker}
+        self._show(key, {})
 
     def trial_finished(self, event: TrialFinished) -> None:
         key = str(event.number)
-        cells = {"state": state_markup(event.state),
-                 "value": number_text(event.value), "test": number_text(event.test_accuracy),
-                 "epochs": str(event.epochs_trained), "time": f"{event.duration:.1f}s"}
-        if key not in self.rows:
-            self.add_row("", event.number, *cells.values(), *self._param_cells(event.params), event.worker, key=key)
-            return
-        for column, value in cells.items():
-            self.update_cell(key, column, value)
-        if key in self.incomplete:
-            self.incomplete.discard(key)
-            for name, value in zip(self.param_names, self._param_cells(event.params), strict=True):
-                self.update_cell(key, f"p.{name}", value)
+        changed = {"state": state_markup(event.state), "value": number_text(event.value),
+                   "test": number_text(event.test_accuracy), "epochs": str(event.epochs_trained),
+                   "time": f"{event.duration:.1f}s"}
+        known = self.cells.setdefault(key, {"best": "", "number": event.number, "worker": event.worker})
+        changed.update({column: value for column, value in self._params(event.params).items()
+                        if known.get(column) != value})  # another worker's row, seen before all were drawn
+        known.update(changed)
+        self.states[key] = event.state
+        self._show(key, changed)
 
     def mark_best(self, number: int) -> None:
         key = str(number)
-        if self.best_key is not None and self.best_key in self.rows:
-            self.update_cell(self.best_key, "best", "")  # the old best loses its star
-        if key in self.rows:
-            self.update_cell(key, "best", BEST_MARK)
+        if self.best_key is not None and self.best_key in self.cells:
+            self.cells[self.best_key]["best"] = ""  # the old best loses its star
+            if self.best_key in self.rows:
+                self.update_cell(self.best_key, "best", "")
+        if key in self.cells:
+            self.cells[key]["best"] = BEST_MARK
+            if key in self.rows:
+                self.update_cell(key, "best", BEST_MARK)
         self.best_key = key
 
     def action_sort_by_value(self) -> None:
-        self.sort("value", key=lambda value: -1.0 if value == "-" else float(value), reverse=True)
+        """Best first; pruned and failed trials (their value is a partial curve's) after every complete one."""
+        def order(value: str) -> float:
+            return -1.0 if value == "-" else float(value)
+
+        keys = sorted((key.value for key in self.rows),
+                      key=lambda key: (self.states.get(key) in UNFINISHED, -order(self.cells[key]["value"])))
+        rank = {int(key): index for index, key in enumerate(keys)}
+        self.sort("number", key=lambda number: rank[number])
 
     def action_sort_by_number(self) -> None:
         self.sort("number")
+
+    def action_toggle_unfinished(self) -> None:
+        """Hide (or show again) pruned and failed trials: the rows are rebuilt from the kept cells."""
+        self.hide_unfinished = not self.hide_unfinished
+        self.clear()
+        for key in sorted(self.cells, key=int):
+            self._show(key, {})
+        self.notify("pruned and failed trials hidden" if self.hide_unfinished else "every trial shown", timeout=2)
