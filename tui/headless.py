@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from collections import deque
+from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console, Group
@@ -247,8 +248,9 @@ def run_retrain(storage_url: str, study_name: str, trial: int | None, out_dir: s
 
     retrainer = Retrainer(storage_url, study_name, trial, out_dir, emit=show)
     previous = signal.signal(signal.SIGINT, lambda signum, frame: retrainer.stop())
+    native_log = Path(out_dir or Path("runs") / study_name) / "tensorflow.log"  # kept if that folder exists
     try:
-        with progress:
+        with native_stderr_to(native_log), progress:
             finished = retrainer.run()
     except TrialStopped as exc:
         Console(stderr=True).print(escape(f"tunedeck: {exc}"))
