@@ -25,7 +25,11 @@ def cpu_box(monkeypatch):
     monkeypatch.setattr(device, "cpu_cores", lambda: 2)
 
 
-def test_setup_screen(snap_compare, cpu_box):
+SIZES = [(80, 24), (120, 35), (200, 60)]  # an SSH default, a tmux split of a laptop, a big monitor
+
+
+@pytest.mark.parametrize("size", [(120, 40), *SIZES], ids=lambda size: f"{size[0]}x{size[1]}")
+def test_setup_screen(snap_compare, cpu_box, size):
     app = TunedeckApp(StudyConfig(model="cnn", dataset="mnist-5k", out_dir="runs"), runner_factory=factory())
 
     async def gpus_listed(pilot):
@@ -35,10 +39,11 @@ def test_setup_screen(snap_compare, cpu_box):
                 break
             await pilot.pause(0.05)
 
-    assert snap_compare(app, terminal_size=(120, 40), run_before=gpus_listed)
+    assert snap_compare(app, terminal_size=size, run_before=gpus_listed)
 
 
-def test_run_screen(snap_compare, pinned_clock):
+@pytest.mark.parametrize("size", [(140, 44), *SIZES], ids=lambda size: f"{size[0]}x{size[1]}")
+def test_run_screen(snap_compare, pinned_clock, size):
     app = TunedeckApp(StudyConfig(model="mlp", dataset="mnist-5k", out_dir="runs"), runner_factory=factory())
 
     async def finished(pilot):
@@ -49,4 +54,4 @@ def test_run_screen(snap_compare, pinned_clock):
             await pilot.pause(0.05)
         await pilot.pause(0.6)  # let the charts' redraw timer run
 
-    assert snap_compare(app, terminal_size=(140, 44), run_before=finished)
+    assert snap_compare(app, terminal_size=size, run_before=finished)

@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Log, Static
+from textual.widgets import Footer, Header, Log, Static
 from textual.worker import Worker, WorkerState
 
 from engine import (
@@ -34,7 +34,9 @@ from engine import (
 )
 from engine.events import RetrainEpoch, RetrainFinished
 from tui.messages import EngineEvent
-from tui.screens.modals import ChoiceScreen, ConfirmScreen, TrialDetailScreen
+from tui.screens.modals import ChoiceScreen, ConfirmScreen
+from tui.screens.run_layout import LAYOUT_BINDINGS, ZoomableLayout
+from tui.screens.trial_actions import TrialActions
 from tui.widgets.best_panel import BestPanel
 from tui.widgets.charts import CurvePlot, HistoryPlot, ImportancePlot, ThrottledPlot
 from tui.widgets.trial_table import TrialTable
@@ -57,7 +59,7 @@ def clock_text(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
-class RunScreen(Screen):
+class RunScreen(TrialActions, ZoomableLayout, Screen):
     """Live dashboard of one study run."""
 
     BINDINGS = [
@@ -67,6 +69,7 @@ class RunScreen(Screen):
         Binding("r", "back_to_setup", "Setup", id="run.setup"),
         Binding("t", "retrain", "Retrain trial", id="run.retrain"),
         Binding("q", "quit_study", "Quit", id="run.quit"),
+        *LAYOUT_BINDINGS,
     ]
     state: reactive[str] = reactive("starting")
     clock = staticmethod(time.monotonic)  # elapsed-time source (tests pin it)
@@ -101,6 +104,7 @@ class RunScreen(Screen):
     def on_mount(self) -> None:
         self.title = f"tunedeck · {self.config.name}"
         self.query_one(TrialTable).focus()
+        self.fit_to(self.app.size)
         self.pending_log: list[str] = []
         self.set_interval(FLUSH_SECONDS, self.flush)
         self.flush()
@@ -248,10 +252,6 @@ class RunScreen(Screen):
     def running(self) -> bool:
         return self.state in ("starting", "running", "stopping")
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """A watching view has no setup to go back to."""
-        return not (action == "back_to_setup" and self.mode == "watch")
-
     def action_stop(self) -> None:
         """Ask every worker of the study to stop after its trial."""
         if self.running:
@@ -329,59 +329,3 @@ class RunScreen(Screen):
         self.state = "stopping"
         self.write_log(message)
         action()
-
-    @on(DataTable.RowSelected)
-    def open_trial(self, event: DataTable.RowSelected) -> None:
-        trial = self.trials.get(int(event.row_key.value))
-        if trial is None:
-            self.notify("That trial is still running", severity="warning")
-            return
-
-        def chosen(action: str | None) -> None:
-            if action == "retrain":
-                self.retrain(trial.number)
-            elif action == "requeue":
-                self.run_again(trial.number)
-
-        self.app.push_screen(TrialDetailScreen(trial), chosen)
-
-    # --- per-trial actions -----------------------------------------------------------------
-    def selected_trial(self) -> int | None:
-        table = self.query_one(TrialTable)
-        if not table.row_count:
-            return None
-        return int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-
-    def action_retrain(self) -> None:
-        number = self.selected_trial()
-        if number is not None:
-            self.retrain(number)
-
-    def retrain(self, number: int) -> None:
-        """Train trial `number` once more on all the training data (final.keras, final.md), in an engine thread,
-        its epochs streamed into the curves; only while no study runs in this app (one training per process)."""
-        trial = self.trials.get(number)
-        if self.running and self.mode == "runner":
-            self.notify("A study trains in this app: retrain when it has ended", severity="warning")
-        elif trial is None or trial.state != "COMPLETE":
-            self.notify(f"Trial {number} is not complete: only a complete trial is retrained", severity="warning")
-        else:
-            self.write_log(f"retraining trial {number} on all the training data")
-            self.run_retrain(number)
-
-    @work(thread=True, exclusive=True, group="retrain", exit_on_error=False)
-    def run_retrain(self, number: int) -> None:
-        from engine.retrain import Retrainer
-
-        emit = lambda event: self.post_message(EngineEvent(event))  # noqa: E731
-        Retrainer(self.config.storage_url, self.config.name, number, str(self.config.run_dir), emit=emit).run()
-
-    @work(thread=True, group="requeue", exit_on_error=False)
-    def run_again(self, number: int) -> None:
-        """Queue trial `number`'s parameters again (off the UI thread: it writes to the storage)."""
-        from engine.control import run_again
-
-        run_again(self.config.storage_url, self.config.name, number)
-        later = "the next trial runs them" if self.running else "they run when the study resumes with room left"
-        self.app.call_from_thread(self.notify, f"Trial {number}'s parameters queued: {later}", title="Run again")
-        self.app.call_from_thread(self.write_log, f"trial {number}'s parameters queued again")

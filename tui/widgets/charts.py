@@ -27,6 +27,7 @@ class ThrottledPlot(PlotextPlot):
     """A plot redrawn (by its screen's timer) only when its data changed."""
 
     DEFAULT_CSS = "ThrottledPlot { height: 1fr; min-height: 8; }"
+    ALLOW_MAXIMIZE = True  # 2-4 zoom a chart to the whole screen
     title = ""
 
     def __init__(self, **kwargs) -> None:

@@ -26,7 +26,7 @@ class ParamRow(Vertical):
     ParamRow Select { width: 16; margin-right: 1; }
     ParamRow Input { width: 10; margin-right: 1; }
     ParamRow .choices, ParamRow .value { width: 32; }
-    ParamRow Checkbox { width: 10; height: 1; border: none; padding: 0; }
+    ParamRow Checkbox, ParamRow Checkbox:focus { width: 10; height: 1; border: none; padding: 0; }
     ParamRow .row-error { color: $error; padding-left: 18; height: auto; }
     ParamRow.kind-int .choices, ParamRow.kind-int .value,
     ParamRow.kind-float .choices, ParamRow.kind-float .value,

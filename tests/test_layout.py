@@ -1,0 +1,63 @@
+"""The dashboard at every size: zoom any panel, one chart at a time when small, resizing keeps everything."""
+
+from __future__ import annotations
+
+import pytest
+from test_tui import wait_for
+from textual.widgets import Log
+from tui_fakes import factory
+
+from engine import StudyConfig
+from tui.app import TunedeckApp
+from tui.screens.run import RunScreen
+from tui.widgets.charts import CurvePlot, HistoryPlot, ImportancePlot
+from tui.widgets.trial_table import TrialTable
+
+PANELS = [("1", TrialTable), ("2", HistoryPlot), ("3", CurvePlot), ("4", ImportancePlot), ("5", Log)]
+
+
+async def finished_dashboard(pilot, app) -> RunScreen:
+    await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "finished")
+    await pilot.pause(0.3)
+    return app.screen
+
+
+@pytest.mark.parametrize("key, panel", PANELS, ids=[p.__name__ for _, p in PANELS])
+async def test_each_zoom_key_fills_the_screen_and_comes_back(key, panel, tmp_path):
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=factory())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await finished_dashboard(pilot, app)
+        widget = screen.query_one(panel)
+        await pilot.press(key)
+        await pilot.pause()
+        assert screen.maximized is widget and widget.region.height >= 20 and widget.region.width >= 78
+        await pilot.press(key)  # the same key comes back
+        await pilot.pause()
+        assert screen.maximized is None
+        await pilot.press(key, "escape")  # and so does escape
+        await pilot.pause()
+        assert screen.maximized is None
+
+
+async def test_small_terminals_stack_the_table_and_one_readable_chart(tmp_path):
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=factory())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await finished_dashboard(pilot, app)
+        charts = [screen.query_one(kind) for kind in (HistoryPlot, CurvePlot, ImportancePlot)]
+        assert screen.has_class("-compact") and [chart.display for chart in charts] == [True, False, False]
+        assert charts[0].region.height >= 10  # axes and at least 6 plot rows
+        table = screen.query_one(TrialTable)
+        assert table.region.height >= 5 and table.row_count == 5
+        await pilot.press("tab")
+        assert [chart.display for chart in charts] == [False, True, False]
+        await pilot.press("shift+tab", "shift+tab")
+        assert [chart.display for chart in charts] == [False, False, True]
+        await pilot.resize_terminal(160, 48)  # re-laid out at once, with every row, chart and line kept
+        await pilot.pause()
+        assert not screen.has_class("-compact") and all(chart.display for chart in charts)
+        assert all(chart.region.height >= 8 for chart in charts) and table.row_count == 5
+        assert len(screen.query_one(Log).lines) >= 6 and screen.query_one(HistoryPlot).points["COMPLETE"][0]
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert screen.has_class("-compact") and table.row_count == 5
