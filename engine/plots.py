@@ -100,6 +100,9 @@ def write_figures(study: optuna.Study, folder: Path) -> list[Figure]:
             figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
             plt.close(figure)
             written.append(Figure(file, title, write_bytes_atomically(folder / file, buffer.getvalue())))
+        except OSError:
+            plt.close("all")
+            raise  # a full disk or a size limit: the export fails as a whole, with the old files kept
         except Exception as exc:  # an Optuna plot that cannot handle this study: say so, keep the rest
             log.info("figure %s not drawn: %s", file, exc)
             plt.close("all")

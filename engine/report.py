@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import statistics
 from pathlib import Path
@@ -26,9 +27,14 @@ def write_report(study: optuna.Study, path: str | Path, plots: bool = True) -> P
     from engine.plots import write_figures, write_trials_csv
 
     path = Path(path)
-    figures = write_figures(study, path.parent / "plots") if plots else None
-    write_trials_csv(study, path.parent / "trials.csv")
-    return write_text_atomically(path, render_report(study, figures, csv="trials.csv"))
+    try:
+        figures = write_figures(study, path.parent / "plots") if plots else None
+        write_trials_csv(study, path.parent / "trials.csv")
+        return write_text_atomically(path, render_report(study, figures, csv="trials.csv"))
+    except OSError:
+        with contextlib.suppress(OSError):
+            (path.parent / "plots").rmdir()  # only if it is empty: nothing of a failed export is left
+        raise
 
 
 def export_report(storage_url: str, study_name: str, path: str | Path, plots: bool = True) -> Path:
