@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import optuna  # noqa: E402
 
 from engine import StudyConfig  # noqa: E402
-from engine.runner import make_pruner, make_sampler  # noqa: E402
+from engine.sampling import make_pruner, make_sampler  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 SPACE = {"layer_num": (2, 3, 4), "first_layer_unit": (64, 128, 256, 512), "batch_size": (32, 64, 128)}
@@ -38,7 +38,7 @@ def record_curves(dataset: str, subset: int, max_epochs: int, path: Path) -> Non
     import keras
 
     from engine.data import load_dataset
-    from engine.models import build_model
+    from engine.models import build_mlp
     from engine.training import EVAL_BATCH, PreparedData
 
     data = PreparedData.from_dataset(load_dataset(dataset, subset))
@@ -49,7 +49,8 @@ def record_curves(dataset: str, subset: int, max_epochs: int, path: Path) -> Non
 
         def on_epoch_end(self, epoch, logs=None):
             seconds = time.perf_counter() - self.since
-            test = self.model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0)[1]
+            test = self.model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0,
+                                       return_dict=True)["accuracy"]
             self.rows.append((round(seconds, 4), round(logs["val_accuracy"], 4), round(test, 4)))
             self.since = time.perf_counter()
 
@@ -59,11 +60,11 @@ def record_curves(dataset: str, subset: int, max_epochs: int, path: Path) -> Non
             keras.backend.clear_session()
             keras.utils.set_random_seed(42)
             started = time.perf_counter()
-            model = build_model("mlp", params, data.input_shape)
+            model = build_mlp(params, data.input_shape, data.num_classes)
             recorder = Recorder()
             build_s = time.perf_counter() - started
-            model.fit(data.x_train, data.y_train, batch_size=params["batch_size"], epochs=max_epochs,
-                      validation_split=0.1, verbose=0, callbacks=[recorder])
+            model.fit(data.x_fit, data.y_fit, batch_size=params["batch_size"], epochs=max_epochs,
+                      validation_data=(data.x_val, data.y_val), verbose=0, callbacks=[recorder])
             started = time.perf_counter()
             model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0)
             out.write(json.dumps({**params, "build_s": round(build_s, 4),

@@ -20,7 +20,7 @@ import keras  # noqa: E402
 
 from engine import EpochEnded, StudyConfig, StudyRunner  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
-from engine.models import build_model  # noqa: E402
+from engine.models import BUILDERS  # noqa: E402
 from engine.training import PreparedData  # noqa: E402
 
 PARAMS = {"mlp": {"layer_num": 3, "first_layer_unit": 256, "batch_size": 64},
@@ -36,11 +36,11 @@ def bare_fit(data: PreparedData, model_type: str, epochs: int, seed: int) -> flo
     keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(seed)
     params = PARAMS[model_type]
-    model = build_model(model_type, params, data.input_shape)
+    model = BUILDERS[model_type](params, data.input_shape, data.num_classes)
     stamps: list[float] = []
     clock = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: stamps.append(time.perf_counter()))
-    model.fit(data.x_train, data.y_train, batch_size=params["batch_size"], epochs=epochs, validation_split=0.1,
-              verbose=0, callbacks=[clock])
+    model.fit(data.x_fit, data.y_fit, batch_size=params["batch_size"], epochs=epochs,
+              validation_data=(data.x_val, data.y_val), verbose=0, callbacks=[clock])
     return rate(stamps)
 
 

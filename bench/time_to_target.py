@@ -22,16 +22,17 @@ import keras  # noqa: E402
 import optuna  # noqa: E402
 
 from engine import StudyConfig, StudyRunner, TrialFinished  # noqa: E402
-from engine.data import load_dataset  # noqa: E402
-from engine.training import PreparedData  # noqa: E402
+from engine.data import Dataset, load_dataset  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 SEED_TRIALS = 10
 
 
-def seed_protocol(model_type: str, data: PreparedData, epochs: tuple[int, int, int]) -> list[tuple[float, int, float]]:
-    """The seed's study as it was written. Returns (seconds since start, epochs so far, test acc) per trial."""
-    x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
+def seed_protocol(model_type: str, data: Dataset, epochs: tuple[int, int, int]) -> list[tuple[float, int, float]]:
+    """The seed's study as it was written (one-hot labels, the last tenth validating). Returns (seconds since
+    start, epochs so far, test acc) per trial."""
+    x_train, x_test = data.x_train, data.x_test
+    y_train, y_test = (keras.utils.to_categorical(y, data.num_classes) for y in (data.y_train, data.y_test))
     points: list[tuple[float, int, float]] = []
     start, trained = time.perf_counter(), 0
 
@@ -111,7 +112,7 @@ def main() -> None:
     parser.add_argument("--pruner", choices=("median", "hyperband", "none"), default=None, help="override (b)'s pruner")
     args = parser.parse_args()
     subset, epochs = (2000, (2, 10, 2)) if args.quick else (0, (5, 50, 5))
-    data = PreparedData.from_dataset(load_dataset(args.dataset, subset))
+    data = load_dataset(args.dataset, subset)
     seed_points = seed_protocol(args.model, data, epochs)
     seed_total = seed_points[-1][0]
     seed_best = max(p[2] for p in seed_points)

@@ -20,7 +20,7 @@ SIZE = (140, 44)
 
 
 def rows(app):
-    return {row.param: row.fields() for row in app.screen.query(ParamRow)}
+    return app.screen.space_fields()
 
 
 async def wait_for(pilot, predicate, seconds: float = 30.0):

@@ -28,11 +28,16 @@ def cell(table: TrialTable, number: int, column: str) -> str:
     return Text.from_markup(str(table.get_cell(str(number), column))).plain
 
 
-async def test_watch_shows_every_trial_another_process_runs(tmp_path):
-    config = fake_config(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", n_trials=4, epochs=3)
-    [worker] = start_workers(config, 1, epoch_seconds=0.3)
+def watched_worker(tmp_path, n_trials: int, epochs: int, epoch_seconds: float):
+    """A worker process running a study, and an app watching it (once the study has begun)."""
+    config = fake_config(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", n_trials=n_trials, epochs=epochs)
+    [worker] = start_workers(config, 1, epoch_seconds=epoch_seconds)
     wait_until(lambda: study_ready(config), 60)
-    app = TunedeckApp(watch=(config.storage_url, config.name))
+    return config, worker, TunedeckApp(watch=(config.storage_url, config.name))
+
+
+async def test_watch_shows_every_trial_another_process_runs(tmp_path):
+    config, worker, app = watched_worker(tmp_path, n_trials=4, epochs=3, epoch_seconds=0.3)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.running_trials)
         screen = app.screen
@@ -48,10 +53,7 @@ async def test_watch_shows_every_trial_another_process_runs(tmp_path):
 
 
 async def test_stop_now_from_a_watching_view_stops_the_workers(tmp_path):
-    config = fake_config(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", n_trials=5, epochs=200)
-    [worker] = start_workers(config, 1, epoch_seconds=0.1)
-    wait_until(lambda: study_ready(config), 60)
-    app = TunedeckApp(watch=(config.storage_url, config.name))
+    config, worker, app = watched_worker(tmp_path, n_trials=5, epochs=200, epoch_seconds=0.1)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.running_trials)
         await pilot.press("S")

@@ -206,7 +206,8 @@ class SetupScreen(Screen):
         return values
 
     def space_fields(self) -> dict[str, dict[str, Any]]:
-        return {row.param: row.fields() for row in self.query(ParamRow)}
+        """The search space's rows as typed; rows being replaced (another model's) are left out."""
+        return {row.param: row.fields() for row in self.query(ParamRow) if row.ready}
 
     def validate(self) -> StudyConfig | None:
         """Check every field; show each error under its field; return the config when all are valid. A model
@@ -259,6 +260,8 @@ class SetupScreen(Screen):
 
     async def replace_space(self, space) -> None:
         container = self.query_one("#space", Vertical)
+        for row in container.query(ParamRow):
+            row.ready = False
         await container.remove_children()
         await container.mount_all([ParamRow(spec) for spec in space])
 

@@ -38,6 +38,10 @@ class ParamRow(Vertical):
         super().__init__(id=f"row-{spec.name}", classes=f"kind-{spec.kind}")
         self.param = spec.name
         self.initial = spec_fields(spec)
+        self.ready = False  # its inputs are mounted (and it is not being removed): its fields can be read
+
+    def on_mount(self) -> None:
+        self.ready = True
 
     def compose(self) -> ComposeResult:
         f = self.initial
