@@ -19,6 +19,8 @@ class DataSummary(Static):
             self.update("")
         elif availability(dataset) == "needs download":
             self.update(f"{dataset}: not downloaded yet; it is fetched when the study starts (offline: mnist-5k)")
+        elif dataset == "auto" and availability("mnist") != "cached":
+            self.update("auto: MNIST is not cached; the study downloads it if it can, else uses mnist-5k")
         else:
             self.update(f"reading {dataset}…")
             self.load(dataset, subset)
