@@ -10,6 +10,8 @@ from engine import StudyConfig, device
 from tui.app import TunedeckApp
 from tui.screens import run as run_module
 from tui.screens.run import RunScreen
+from tui.widgets.best_panel import BestPanel
+from tui.widgets.charts import ThrottledPlot
 
 
 @pytest.fixture
@@ -53,5 +55,12 @@ def test_run_screen(snap_compare, pinned_clock, size):
                 break
             await pilot.pause(0.05)
         await pilot.pause(0.6)  # let the charts' redraw timer run
+        for _ in range(200):  # and their builds (in threads) come back
+            if all(chart.idle for chart in app.screen.query(ThrottledPlot)):
+                break
+            await pilot.pause(0.05)
+        app.clear_notifications()  # the "Study ended" toast and the new best's flash time out: whether they
+        app.screen.query_one(BestPanel).remove_class("-new")  # show would depend on timing
+        await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=size, run_before=finished)
