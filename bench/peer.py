@@ -46,7 +46,7 @@ def keras_tuner_run(kind: str, model: str, data: PreparedData, epochs: tuple[int
     """One KerasTuner search for `budget` seconds; a Point per finished trial (its best val epoch)."""
     import keras_tuner as kt
 
-    space = bench_space(model, epochs)
+    space = bench_space(model, epochs, SETTINGS[model].get("narrower"))
     points: list[Point] = []
     start, uncharged = time.perf_counter(), 0.0
 

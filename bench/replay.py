@@ -29,12 +29,15 @@ from engine.space import suggest
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
-def bench_space(model: str, epochs: tuple[int, int, int]) -> list[ParamSpec]:
-    """The model's default search space, with the bench's range of epochs."""
+def bench_space(model: str, epochs: tuple[int, int, int],
+                narrower: dict[str, tuple[int, int]] | None = None) -> list[ParamSpec]:
+    """The model's default search space, with the bench's range of epochs (and any int range narrowed)."""
     space = StudyConfig(model=model).space
     for spec in space:
         if spec.name == "epochs":
             spec.kind, spec.low, spec.high, spec.step = "int", *epochs
+        elif spec.name in (narrower or {}):
+            spec.low, spec.high = narrower[spec.name]
     return space
 
 
@@ -58,7 +61,7 @@ def curve_key(params: dict[str, Any]) -> tuple:
     return tuple(sorted((name, value) for name, value in params.items() if name != "epochs"))
 
 
-def record_curves(model: str, dataset: str, subset: int, epochs: tuple[int, int, int], weight_seeds: tuple[int, ...],
+def record_curves(model: str, dataset: str, subset: int, space: list[ParamSpec], weight_seeds: tuple[int, ...],
                   path: Path) -> None:
     """Train each model of the space once per weight seed for the most epochs; one JSON line per model and seed.
     Appends what `path` lacks, so an interrupted recording goes on where it stopped."""
@@ -83,7 +86,8 @@ def record_curves(model: str, dataset: str, subset: int, epochs: tuple[int, int,
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as out:
-        for params, seed in itertools.product(grid(bench_space(model, epochs)), weight_seeds):
+        epochs = int(next(spec.high for spec in space if spec.name == "epochs"))
+        for params, seed in itertools.product(grid(space), weight_seeds):
             if (curve_key(params), seed) in done:
                 continue
             keras.backend.clear_session()
@@ -92,7 +96,7 @@ def record_curves(model: str, dataset: str, subset: int, epochs: tuple[int, int,
             built = BUILDERS[model](params, data.input_shape, data.num_classes)
             recorder = Recorder()
             build_s = time.perf_counter() - started
-            built.fit(data.x_fit, data.y_fit, batch_size=params["batch_size"], epochs=epochs[1],
+            built.fit(data.x_fit, data.y_fit, batch_size=params["batch_size"], epochs=epochs,
                       validation_data=(data.x_val, data.y_val), verbose=0, callbacks=[recorder])
             started = time.perf_counter()
             built.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0)
@@ -137,13 +141,17 @@ class Point:
 class Side:
     """A way to run the study: a StudyConfig's sampler, pruner and early stopping, or other factories for them.
 
-    `patience` 0 trains each trial for its sampled epochs and keeps the last epoch's weights; otherwise epochs
-    is a ceiling and the best val epoch's weights are restored, as tunedeck's trainer does."""
+    `patience` 0 trains each trial for its sampled epochs; otherwise epochs is a ceiling and a trial ends after
+    `patience` epochs without a better val accuracy. Either way the last epoch's weights are the trial's result,
+    as in tunedeck's trainer (`restore_best` restores the best val epoch's instead, as Keras can)."""
 
     name: str
     config: StudyConfig = field(default_factory=StudyConfig)
     sampler: Callable[[int], optuna.samplers.BaseSampler] | None = None
     pruner: Callable[[], optuna.pruners.BasePruner] | None = None
+    weights: str = "tunedeck"  # which weight seed a trial reads is drawn from (this, seed, trial number): sides
+    # drawing alike compare on the same draws, the reference apart from them
+    restore_best: bool = False  # with early stopping: the best val epoch's weights (tunedeck keeps the last's)
 
     def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         if self.sampler:
@@ -170,7 +178,7 @@ def replay(curves: dict[tuple, list[dict]], space: list[ParamSpec], side: Side, 
         nonlocal clock
         params = {**{s.name: s.value for s in space if s.kind == "fixed"}, **suggest(trial, space)}
         records = curves[curve_key(params)]
-        record = random.Random(f"{side.name}/{seed}/{trial.number}").choice(records)
+        record = random.Random(f"{side.weights}/{seed}/{trial.number}").choice(records)
         rows = record["rows"][:params["epochs"]]
         clock += record["build_s"]
         best = 0
@@ -183,7 +191,7 @@ def replay(curves: dict[tuple, list[dict]], space: list[ParamSpec], side: Side, 
                 best = epoch
             elif patience and epoch - best >= patience:
                 break
-        result = rows[best] if patience else rows[epoch]
+        result = rows[best] if patience and side.restore_best else rows[epoch]
         clock += record["eval_s"]
         points.append(Point(clock, result[1], result[2], epoch + 1))
         return result[2] if side.config.objective == "test_accuracy" else result[1]

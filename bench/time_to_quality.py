@@ -21,6 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -37,42 +38,51 @@ CURVES = Path(__file__).parent / "curves"
 # Per model: the data and epochs the curves are recorded on (the CNN on a subset and few epochs: this CPU).
 SETTINGS = {
     "mlp": {"dataset": "mnist-5k", "subset": 0, "epochs": (5, 50, 5), "curves": CURVES / "mlp-mnist-5k-50.jsonl"},
-    "cnn": {"dataset": "mnist-5k", "subset": 1000, "epochs": (1, 3, 1),
+    "cnn": {"dataset": "mnist-5k", "subset": 1000, "epochs": (1, 3, 1), "narrower": {"k": (2, 3)},
             "curves": CURVES / "cnn-mnist-5k[1000]-3.jsonl"},
 }
 WEIGHT_SEEDS = (1, 2)
 REFERENCE = Side("reference", StudyConfig(objective="test_accuracy", pruner="none"),
-                 sampler=lambda seed: optuna.samplers.TPESampler(seed=seed))
+                 sampler=lambda seed: optuna.samplers.TPESampler(seed=seed), weights="reference")
+
+
+def space_of(model: str) -> list:
+    """The bench's space for the model: its default space, with the setting's epochs and narrower ranges."""
+    setting = SETTINGS[model]
+    return bench_space(model, setting["epochs"], setting.get("narrower"))
 
 
 def levers(model: str) -> list[Side]:
-    """tunedeck's defaults, and the alternatives measured against them."""
+    """tunedeck's defaults (patience 8 keeping the last epoch, the median pruner, TPE with Optuna's defaults), and
+    the alternatives measured against them, each changing one thing (the old defaults last)."""
     base = StudyConfig(model=model)
 
     def config(**changes) -> StudyConfig:
         return dataclasses.replace(base, **changes)
 
-    tpe = optuna.samplers.TPESampler
+    def tpe(**options) -> Callable[[int], optuna.samplers.BaseSampler]:
+        return lambda seed: optuna.samplers.TPESampler(seed=seed, constant_liar=True, **options)
+
     return [
         Side("defaults", base),
-        Side("patience 2", config(patience=2)),
+        Side("best epoch restored", base, restore_best=True),
         Side("patience 3", config(patience=3)),
-        Side("patience 8", config(patience=8)),
-        Side("no pruner", config(pruner="none")),
+        Side("patience 5", config(patience=5)),
+        Side("patience 12", config(patience=12)),
+        Side("no early stopping (epochs searched)", config(patience=0)),
+        Side("ASHA (min 1 epoch, reduction factor 3)", config(pruner="asha")),
         Side("hyperband (min 1 epoch)", config(pruner="hyperband")),
-        Side("ASHA (min 1 epoch, factor 3)",
-             pruner=lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)),
-        Side("median, 3 startup, 0 warm-up",
-             pruner=lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)),
-        Side("median, 5 startup, 3 warm-up",
+        Side("no pruner", config(pruner="none")),
+        Side("ASHA, min 2 epochs", pruner=lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=2)),
+        Side("median pruner, 3 warm-up epochs",
              pruner=lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3)),
-        Side("TPE multivariate + group", sampler=lambda seed: tpe(seed=seed, multivariate=True, group=True,
-                                                                  constant_liar=True)),
-        Side("TPE 5 startup trials", sampler=lambda seed: tpe(seed=seed, n_startup_trials=5, constant_liar=True)),
-        Side("TPE 3 startup, multivariate", sampler=lambda seed: tpe(seed=seed, n_startup_trials=3,
-                                                                     multivariate=True, constant_liar=True)),
-        Side("TPE without constant liar", sampler=lambda seed: tpe(seed=seed)),
+        Side("TPE 5 startup trials", sampler=tpe(n_startup_trials=5)),
+        Side("TPE 3 startup trials", sampler=tpe(n_startup_trials=3)),
+        Side("TPE multivariate", sampler=tpe(multivariate=True)),
+        Side("TPE multivariate + group", sampler=tpe(multivariate=True, group=True)),
+        Side("TPE without constant liar", sampler=lambda seed: optuna.samplers.TPESampler(seed=seed)),
         Side("random sampler", config(sampler="random")),
+        Side("old defaults: patience 5 restoring the best epoch", config(patience=5), restore_best=True),
     ]
 
 
@@ -106,7 +116,7 @@ def summarize(outcomes: list[Outcome]) -> dict:
 def replay_sides(model: str, sides: list[Side], seeds: list[int]) -> dict[str, dict]:
     setting = SETTINGS[model]
     curves = load_curves(setting["curves"])
-    space = bench_space(model, setting["epochs"])
+    space = space_of(model)
     summary = {}
     for side in sides:
         outcomes = []
@@ -115,7 +125,7 @@ def replay_sides(model: str, sides: list[Side], seeds: list[int]) -> dict[str, d
             total = reference[-1].seconds
             outcomes.append(Outcome.of(reference, replay(curves, space, side, seed, budget=total)))
         summary[side.name] = s = summarize(outcomes)
-        print(f"{model} {side.name:32s} median ratio {s['median_ratio']!s:>6}  not worse at T/3 "
+        print(f"{model} {side.name:40s} median ratio {s['median_ratio']!s:>6}  not worse at T/3 "
               f"{s['share_not_worse_at_third']:.2f}  ratio<=0.33 {s['share_ratio_0.33']:.2f}  never "
               f"{s['never_in_T']:2d}/{len(seeds)}  gain at T/3 {s['mean_gain_at_third']:+.4f}", flush=True)
     return summary
@@ -132,7 +142,7 @@ def real_reference(model: str, seed: int) -> list[Point]:
 
     setting = SETTINGS[model]
     data = PreparedData.from_dataset(load_dataset(setting["dataset"], setting["subset"]))
-    space = bench_space(model, setting["epochs"])
+    space = space_of(model)
     points: list[Point] = []
     start = time.perf_counter()
 
@@ -161,7 +171,7 @@ def real_tunedeck(model: str, seed: int, budget: float) -> list[Point]:
     with tempfile.TemporaryDirectory() as out_dir:
         config = StudyConfig(model=model, dataset=setting["dataset"], subset=setting["subset"], seed=seed,
                              n_trials=1000, timeout=budget, out_dir=out_dir, keep_best=0,
-                             space=bench_space(model, setting["epochs"]))
+                             space=space_of(model))
         start = time.perf_counter()
 
         def emit(event) -> None:
@@ -176,7 +186,7 @@ def real_tunedeck(model: str, seed: int, budget: float) -> list[Point]:
 def check_against_reality(model: str, seeds: list[int]) -> list[dict]:
     """Real runs of both sides for a few seeds, beside the replay's figures for the same seeds."""
     setting = SETTINGS[model]
-    curves, space = load_curves(setting["curves"]), bench_space(model, setting["epochs"])
+    curves, space = load_curves(setting["curves"]), space_of(model)
     rows = []
     for seed in seeds:
         reference = real_reference(model, seed)
@@ -214,8 +224,7 @@ def main() -> None:
         setting = SETTINGS[model]
         if not setting["curves"].is_file() or len(load_curves(setting["curves"])) == 0:
             print(f"recording {model} curves to {setting['curves']} (long: every model of the space)", flush=True)
-        record_curves(model, setting["dataset"], setting["subset"], setting["epochs"], WEIGHT_SEEDS,
-                      setting["curves"])
+        record_curves(model, setting["dataset"], setting["subset"], space_of(model), WEIGHT_SEEDS, setting["curves"])
         sides = levers(model) if args.levers else levers(model)[:1]
         summary = replay_sides(model, sides, seeds)
         entry = {"dataset": f"{setting['dataset']}[{setting['subset'] or 'all'}]", "epochs": setting["epochs"],

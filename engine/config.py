@@ -15,7 +15,7 @@ import tomli_w
 from engine.errors import ConfigError
 
 SAMPLERS = ("tpe", "random")
-PRUNERS = ("median", "hyperband", "none")
+PRUNERS = ("asha", "median", "hyperband", "none")  # asha: successive halving (SuccessiveHalvingPruner)
 OBJECTIVES = ("val_accuracy", "test_accuracy", "val_loss")  # val_loss is minimized, the others maximized
 KINDS = ("int", "float", "categorical", "fixed")
 
@@ -79,8 +79,8 @@ FIELD_HELP = {
                "sqlite:///<out_dir>/<study_name>/study.db)",
     "out_dir": "where logs, saved models and summaries are written",
     "keep_best": "how many best models to keep as .keras files",
-    "patience": "early stopping: end a trial after this many epochs without a better val accuracy, keeping "
-                "its best weights; while it is on, a range of epochs is a ceiling (its high), not searched "
+    "patience": "early stopping: end a trial after this many epochs without a better val accuracy (its last "
+                "epoch's weights are kept); while it is on, a range of epochs is a ceiling (its high), not searched "
                 "(0 = off; always off in the seed protocol: test_accuracy with pruner none)",
     "mixed_precision": "train in float16 with float32 outputs (GPUs with tensor cores)",
     "workers": "worker processes to start on this machine, one training each (0 = one per GPU in gpus, else 1); "
@@ -108,7 +108,7 @@ class StudyConfig:
     storage: str = ""
     out_dir: str = "runs"
     keep_best: int = 3
-    patience: int = 5
+    patience: int = 8
     mixed_precision: bool = False
     workers: int = 0
     gpus: str = ""

@@ -71,6 +71,8 @@ def make_sampler(config: StudyConfig) -> BaseSampler:
 
 def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
     """Optuna's pruner for the config."""
+    if config.pruner == "asha":  # asynchronous successive halving
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     if config.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     if config.pruner == "hyperband":

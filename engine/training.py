@@ -88,15 +88,9 @@ class TrialCallback(keras.callbacks.Callback):
         self.emit(EpochEnded(self.number, epoch, loss, logs.get("accuracy", math.nan), logs.get("val_loss", math.nan),
                              logs.get("val_accuracy", math.nan), tuple(self.curve)))
 
-    def result_epoch(self, best: bool, maximize: bool) -> dict[str, float]:
-        """The logs of the epoch whose weights the model ends with: the best monitored one (early stopping
-        restores it) or the last."""
-        if not self.epochs:
-            return {}
-        if not best:
-            return self.epochs[-1]
-        pick = max if maximize else min
-        return self.epochs[pick(range(len(self.curve)), key=lambda i: self.curve[i])]
+    def result_epoch(self) -> dict[str, float]:
+        """The logs of the epoch whose weights the model ends with: the last one trained."""
+        return self.epochs[-1] if self.epochs else {}
 
 
 @contextlib.contextmanager
@@ -209,8 +203,10 @@ def train_trial(trial: optuna.Trial, spec: ModelSpec, params: dict[str, Any], da
     """Build, fit and evaluate one model; each epoch's monitored metric (val accuracy, or val loss) goes to the
     storage as the trial's intermediate value (and to the pruner), the reason of any failure on the trial.
 
-    With early stopping, training ends after `patience` epochs without a better monitored value and the best
-    epoch's weights are restored: `epochs` becomes a ceiling, and the trial's results are its best epoch's."""
+    With early stopping, training ends after `patience` epochs without a better monitored value: `epochs`
+    becomes a ceiling. The last epoch's weights are kept, not the best epoch's: a trial's best val accuracy is
+    the luckiest of its noisy epochs, and choosing among trials on it picked worse models on test
+    (bench/time_to_quality.py)."""
     keras.backend.clear_session(free_memory=False)  # Optuna's gc_after_trial collects once per trial
     set_mixed_precision(config.mixed_precision)  # after clear_session, which resets Keras' global dtype policy
     keras.utils.set_random_seed((config.seed + trial.number) % 2**32)
@@ -220,7 +216,7 @@ def train_trial(trial: optuna.Trial, spec: ModelSpec, params: dict[str, Any], da
     # Reports every epoch to the storage (the curve every view draws) and prunes when the pruner says so.
     callbacks: list[keras.callbacks.Callback] = [callback, KerasPruningCallback(trial, monitor)]
     if patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True,
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=False,
                                                        mode="max" if config.maximize else "min"))
     try:
         model, test_accuracy = fit_and_evaluate(spec, params, data, callbacks)
@@ -237,7 +233,7 @@ def train_trial(trial: optuna.Trial, spec: ModelSpec, params: dict[str, Any], da
         peak = gpu_peak_mb()
         if peak is not None:
             trial.set_user_attr(schema.GPU_PEAK_MB, round(peak, 1))
-    epoch = callback.result_epoch(best=bool(patience), maximize=config.maximize)
+    epoch = callback.result_epoch()
     return TrialResult(model, epoch.get("val_accuracy", math.nan), test_accuracy, epoch.get("val_loss", math.nan))
 
 

@@ -19,7 +19,7 @@ def test_defaults_are_the_seed_spaces():
 
 def test_epochs_is_a_ceiling_while_early_stopping_is_on():
     config = StudyConfig(model="mlp")
-    assert config.patience == 5 and config.early_stopping_patience == 5
+    assert config.patience == 8 and config.early_stopping_patience == 8
     space = {spec.name: spec for spec in config.trial_space}
     assert (space["epochs"].kind, space["epochs"].value) == ("fixed", 50)
     assert space["layer_num"] is config.param("layer_num")  # the rest is searched as set
@@ -94,3 +94,12 @@ def test_bad_files(tmp_path):
     broken.write_text("model = \n")
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_config(broken)
+
+
+def test_the_asha_pruner_is_optunas_successive_halving():
+    import optuna
+
+    from engine.sampling import make_pruner
+
+    assert isinstance(make_pruner(StudyConfig(pruner="asha")), optuna.pruners.SuccessiveHalvingPruner)
+    assert isinstance(make_pruner(StudyConfig()), optuna.pruners.MedianPruner)  # the default

@@ -22,11 +22,14 @@ def test_the_grid_is_every_model_of_the_space():
     assert len(list(grid(bench_space("cnn", (1, 3, 1))))) == 4 * 3 * 5  # k 2..5, layer_num 1..3, five widths
 
 
-def test_early_stopping_ends_on_a_plateau_and_keeps_the_best_epoch():
+def test_early_stopping_ends_on_a_plateau_and_keeps_the_last_or_the_best_epoch():
     side = Side("es", StudyConfig(patience=2, pruner="none"))
     points = replay(CURVES, SPACE, side, seed=0, n_trials=2)
-    # best epoch 3, two more without improvement: 5 epochs of 1 s, plus build and evaluation; epoch 3's results
-    assert points == [Point(5.75, 0.5, approx(0.3), 5), Point(11.5, 0.5, approx(0.3), 5)]
+    # best epoch 3, two more without improvement: 5 epochs of 1 s, plus build and evaluation; epoch 5's results
+    assert points == [Point(5.75, 0.5, approx(0.5), 5), Point(11.5, 0.5, approx(0.5), 5)]
+    restored = replay(CURVES, SPACE, Side("best", StudyConfig(patience=2, pruner="none"), restore_best=True), seed=0,
+                      n_trials=1)
+    assert restored == [Point(5.75, 0.5, approx(0.3), 5)]  # epoch 3's weights
 
 
 def test_the_reference_trains_every_sampled_epoch_and_keeps_the_last():

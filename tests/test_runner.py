@@ -187,7 +187,7 @@ def test_resume_keeps_trials_and_retries_a_dead_workers_trial(tmp_path):
     assert not again.of(TrialStarted)
 
 
-def test_early_stopping_keeps_the_best_epoch(tmp_path):
+def test_early_stopping_ends_on_a_plateau_and_keeps_the_last_epoch(tmp_path):
     config = fix(tiny_config(tmp_path, n_trials=1, patience=1), first_layer_unit=8)
     epochs = config.param("epochs")
     epochs.kind, epochs.low, epochs.high, epochs.step = "int", 5, 40, 5
@@ -203,7 +203,8 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
     assert "`epochs` was a ceiling, not searched; each trial trained up to 40 epochs" in summary
     assert f"{trial.epochs_trained} epochs trained." in summary
     assert "Not available: fewer than 3 complete trials." in summary
-    assert trial.value == trial.val_accuracy == max(trial.curve)  # the best epoch's weights were restored
+    assert trial.value == trial.val_accuracy == trial.curve[-1]  # the last epoch's weights were kept
+    assert max(trial.curve[:-1]) >= trial.curve[-1]  # it stopped because the last epoch was no better
 
 
 def test_seed_protocol_trains_every_epoch(tmp_path):

@@ -11,6 +11,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, NoReturn
 
+from engine.config import PRUNERS
+
 COMMANDS = ("run", "watch", "stop", "export", "retrain", "init-config")
 # flag dest -> StudyConfig field
 FLAG_FIELDS = {"model": "model", "dataset": "dataset", "trials": "n_trials", "timeout": "timeout",
@@ -39,7 +41,7 @@ def study_options() -> argparse.ArgumentParser:
     opts.add_argument("--trials", type=int, metavar="N", help="total finished trials of the study")
     opts.add_argument("--timeout", type=float, metavar="S", help="stop starting trials after S seconds")
     opts.add_argument("--sampler", choices=("tpe", "random"))
-    opts.add_argument("--pruner", choices=("median", "hyperband", "none"))
+    opts.add_argument("--pruner", choices=PRUNERS)
     opts.add_argument("--seed", type=int, metavar="N")
     opts.add_argument("--objective", choices=("val_accuracy", "val_loss", "test_accuracy"))
     opts.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE", help="pin a parameter (repeatable)")
