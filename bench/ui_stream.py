@@ -144,7 +144,7 @@ async def measure(n_trials: int, epochs: int, rate: float) -> dict:
             "key_presses": len(key_latency),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "rss_before_mb": round(rss_before / 1024),
-            "goals": {"median_ms": 1.0, "key_latency_ms": 50}}
+            "goals": {"median_ms": 1.0, "key_latency_p99_ms": 50, "key_latency_max_ms": 100}}
 
 
 def main() -> None:

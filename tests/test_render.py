@@ -51,3 +51,25 @@ async def test_a_chart_built_in_a_thread_shows_the_new_data():
             if chart.idle:
                 break
         assert chart.idle and "learning_rate" in chart.render().plain
+
+
+async def test_render_caches_stay_small_while_trials_stream_in(monkeypatch):
+    """Old renders are dropped (the collector walks every kept one), and rows drawn again after being dropped
+    are right."""
+    monkeypatch.setattr("tui.widgets.trial_table.ROW_CACHE_SIZE", 8)
+    monkeypatch.setattr("tui.widgets.trial_table.SCREENFUL", 4)
+    app = Panels()
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.query_one(TrialTable)
+        table.set_params(("units",))
+        for number in range(60):
+            table.push(TrialStarted(number, {"units": 64}, 5))
+            table.flush()
+            await pilot.pause()
+            table.push(TrialFinished(number, "COMPLETE", 0.5 + number / 1000, {"units": 64}, 2.0, 0.9, 0.5, 4))
+            table.flush()
+            await pilot.pause()
+        assert len(table.rendered) <= 8 and len(table._cell_render_cache) <= 80
+        table.move_cursor(row=0)
+        await pilot.pause()
+        assert "0.5000" in line(table, 1) and "COMPLETE" in line(table, 1)
