@@ -29,15 +29,18 @@ from engine.space import suggest
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
-def bench_space(model: str, epochs: tuple[int, int, int],
-                narrower: dict[str, tuple[int, int]] | None = None) -> list[ParamSpec]:
-    """The model's default search space, with the bench's range of epochs (and any int range narrowed)."""
+def bench_space(model: str, epochs: tuple[int, int, int], narrower: dict[str, tuple[int, int]] | None = None,
+                learning_rates: tuple[float, ...] = ()) -> list[ParamSpec]:
+    """The model's default search space, with the bench's range of epochs (and any int range narrowed).
+    `learning_rates` searches the learning rate among these values (curves are recorded on a grid)."""
     space = StudyConfig(model=model).space
     for spec in space:
         if spec.name == "epochs":
             spec.kind, spec.low, spec.high, spec.step = "int", *epochs
         elif spec.name in (narrower or {}):
             spec.low, spec.high = narrower[spec.name]
+        elif spec.name == "learning_rate" and learning_rates:
+            spec.kind, spec.value, spec.choices = "categorical", None, list(learning_rates)
     return space
 
 
@@ -62,9 +65,10 @@ def curve_key(params: dict[str, Any]) -> tuple:
 
 
 def record_curves(model: str, dataset: str, subset: int, space: list[ParamSpec], weight_seeds: tuple[int, ...],
-                  path: Path) -> None:
+                  path: Path, callbacks: Callable[[], list] | None = None) -> None:
     """Train each model of the space once per weight seed for the most epochs; one JSON line per model and seed.
-    Appends what `path` lacks, so an interrupted recording goes on where it stopped."""
+    Appends what `path` lacks, so an interrupted recording goes on where it stopped. `callbacks` makes the
+    extra Keras callbacks of each fit (a learning-rate schedule)."""
     import keras
 
     from engine.data import load_dataset
@@ -97,7 +101,8 @@ def record_curves(model: str, dataset: str, subset: int, space: list[ParamSpec],
             recorder = Recorder()
             build_s = time.perf_counter() - started
             built.fit(data.x_fit, data.y_fit, batch_size=params["batch_size"], epochs=epochs,
-                      validation_data=(data.x_val, data.y_val), verbose=0, callbacks=[recorder])
+                      validation_data=(data.x_val, data.y_val), verbose=0,
+                      callbacks=[*(callbacks() if callbacks else []), recorder])
             started = time.perf_counter()
             built.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0)
             out.write(json.dumps({"params": params, "weight_seed": seed, "build_s": round(build_s, 4),
@@ -152,6 +157,8 @@ class Side:
     weights: str = "tunedeck"  # which weight seed a trial reads is drawn from (this, seed, trial number): sides
     # drawing alike compare on the same draws, the reference apart from them
     restore_best: bool = False  # with early stopping: the best val epoch's weights (tunedeck keeps the last's)
+    learning_rates: tuple[float, ...] = ()  # searched among these (a log range, replayed on recorded points)
+    curves: str = ""  # the curves recorded with this training variant ("plateau"), not the plain ones
 
     def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         if self.sampler:

@@ -42,14 +42,41 @@ SETTINGS = {
             "curves": CURVES / "cnn-mnist-5k[1000]-3.jsonl"},
 }
 WEIGHT_SEEDS = (1, 2)
+LEVER_WEIGHT_SEEDS = (1,)  # the levers' own curves (other learning rates, a schedule): one seed, for time
+LEARNING_RATES = (3e-4, 1e-3, 3e-3)  # the learning-rate lever: a log range around Adam's default, on 3 points
+VARIANTS: dict[str, Callable[[], list]] = {  # training variants recorded as curves of their own
+    "plateau": lambda: [keras_callbacks().ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=0.5,
+                                                            patience=3, min_lr=1e-5)],
+}
 REFERENCE = Side("reference", StudyConfig(objective="test_accuracy", pruner="none"),
                  sampler=lambda seed: optuna.samplers.TPESampler(seed=seed), weights="reference")
 
 
-def space_of(model: str) -> list:
+def keras_callbacks():
+    import keras
+
+    return keras.callbacks
+
+
+def space_of(model: str, learning_rates: tuple[float, ...] = ()) -> list:
     """The bench's space for the model: its default space, with the setting's epochs and narrower ranges."""
     setting = SETTINGS[model]
-    return bench_space(model, setting["epochs"], setting.get("narrower"))
+    return bench_space(model, setting["epochs"], setting.get("narrower"), learning_rates)
+
+
+def curves_path(model: str, variant: str = "") -> Path:
+    """Where the model's curves are recorded: the plain ones, or a training variant's beside them."""
+    path = SETTINGS[model]["curves"]
+    return path.with_name(f"{path.stem}-{variant}{path.suffix}") if variant else path
+
+
+def record_lever_curves(model: str, sides: list[Side]) -> None:
+    """Record what the levers replay beyond the plain curves (long: every model of the space again)."""
+    setting = SETTINGS[model]
+    for side in sides:
+        if side.learning_rates or side.curves:
+            record_curves(model, setting["dataset"], setting["subset"], space_of(model, side.learning_rates),
+                          LEVER_WEIGHT_SEEDS, curves_path(model, side.curves), VARIANTS.get(side.curves))
 
 
 def levers(model: str) -> list[Side]:
@@ -63,7 +90,7 @@ def levers(model: str) -> list[Side]:
     def tpe(**options) -> Callable[[int], optuna.samplers.BaseSampler]:
         return lambda seed: optuna.samplers.TPESampler(seed=seed, constant_liar=True, **options)
 
-    return [
+    sides = [
         Side("defaults", base),
         Side("best epoch restored", base, restore_best=True),
         Side("patience 3", config(patience=3)),
@@ -83,7 +110,11 @@ def levers(model: str) -> list[Side]:
         Side("TPE without constant liar", sampler=lambda seed: optuna.samplers.TPESampler(seed=seed)),
         Side("random sampler", config(sampler="random")),
         Side("old defaults: patience 5 restoring the best epoch", config(patience=5), restore_best=True),
+        Side("learning rate searched (3e-4, 1e-3, 3e-3)", base, learning_rates=LEARNING_RATES),
     ]
+    if SETTINGS[model]["epochs"][1] > 3:  # a schedule waiting 3 epochs cannot act on 3-epoch curves
+        sides.append(Side("learning rate halved after 3 epochs without progress", base, curves="plateau"))
+    return sides
 
 
 @dataclasses.dataclass
@@ -114,16 +145,17 @@ def summarize(outcomes: list[Outcome]) -> dict:
 
 
 def replay_sides(model: str, sides: list[Side], seeds: list[int]) -> dict[str, dict]:
-    setting = SETTINGS[model]
-    curves = load_curves(setting["curves"])
+    curves = load_curves(curves_path(model))
     space = space_of(model)
     summary = {}
     for side in sides:
+        side_curves = load_curves(curves_path(model, side.curves)) if side.curves else curves
+        side_space = space_of(model, side.learning_rates)
         outcomes = []
         for seed in seeds:
             reference = replay(curves, space, REFERENCE, seed, n_trials=REFERENCE_TRIALS)
             total = reference[-1].seconds
-            outcomes.append(Outcome.of(reference, replay(curves, space, side, seed, budget=total)))
+            outcomes.append(Outcome.of(reference, replay(side_curves, side_space, side, seed, budget=total)))
         summary[side.name] = s = summarize(outcomes)
         print(f"{model} {side.name:40s} median ratio {s['median_ratio']!s:>6}  not worse at T/3 "
               f"{s['share_not_worse_at_third']:.2f}  ratio<=0.33 {s['share_ratio_0.33']:.2f}  never "
@@ -226,6 +258,7 @@ def main() -> None:
             print(f"recording {model} curves to {setting['curves']} (long: every model of the space)", flush=True)
         record_curves(model, setting["dataset"], setting["subset"], space_of(model), WEIGHT_SEEDS, setting["curves"])
         sides = levers(model) if args.levers else levers(model)[:1]
+        record_lever_curves(model, sides)
         summary = replay_sides(model, sides, seeds)
         entry = {"dataset": f"{setting['dataset']}[{setting['subset'] or 'all'}]", "epochs": setting["epochs"],
                  **summary["defaults"]}

@@ -6,9 +6,21 @@ from pathlib import Path
 from pytest import approx
 
 from engine import StudyConfig
+from engine.config import ParamSpec
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
-from replay import Point, Side, bench_space, chosen, curve_key, grid, replay, time_to_quality  # noqa: E402
+from replay import (  # noqa: E402
+    Point,
+    Side,
+    bench_space,
+    chosen,
+    curve_key,
+    grid,
+    load_curves,
+    record_curves,
+    replay,
+    time_to_quality,
+)
 
 SPACE = bench_space("mlp", (2, 10, 2))
 # val accuracy rises to 0.5 at epoch 3 (index 2) and stays there; test accuracy is 0.1 * (epoch index + 1)
@@ -51,3 +63,38 @@ def test_the_chosen_model_is_the_best_by_validation_so_far():
 def test_budget_stops_the_study():
     side = Side("es", StudyConfig(patience=2, pruner="none"))
     assert len(replay(CURVES, SPACE, side, seed=0, n_trials=100, budget=12.0)) == 3
+
+
+def test_a_searched_learning_rate_reads_the_curves_recorded_at_that_rate():
+    rates = (1e-3, 3e-3)
+    space = bench_space("mlp", (2, 10, 2), learning_rates=rates)
+    assert len(list(grid(space))) == 36 * 2
+    fast = [(1.0, 0.9, 0.8)] * 10  # recorded at 3e-3: its own val and test
+    curves = {curve_key(params): [{"build_s": 0.5, "eval_s": 0.25, "weight_seed": 1,
+                                   "rows": fast if params["learning_rate"] == 3e-3 else ROWS}]
+              for params in grid(space)}
+    side = Side("lr", StudyConfig(patience=0, pruner="none"), learning_rates=rates)
+    study_points = replay(curves, space, side, seed=3, n_trials=12)
+    assert {p.val for p in study_points} == {0.9, 0.5, 0.4}  # both rates drawn; 0.9 only from the 3e-3 curves
+    assert all(p.test == approx(0.8) for p in study_points if p.val == 0.9)
+
+
+def test_curves_are_recorded_once_per_model_and_seed_with_the_variant_callbacks(tmp_path):
+    import keras
+
+    class Count(keras.callbacks.Callback):
+        epochs = 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            Count.epochs += 1
+
+    space = [ParamSpec("layer_num", "fixed", value=2), ParamSpec("first_layer_unit", "fixed", value=16),
+             ParamSpec("batch_size", "fixed", value=64), ParamSpec("learning_rate", "fixed", value=1e-3),
+             ParamSpec("epochs", "int", low=1, high=2, step=1)]
+    path = tmp_path / "curves.jsonl"
+    record_curves("mlp", "mnist-5k", 300, space, (1,), path, callbacks=lambda: [Count()])
+    record_curves("mlp", "mnist-5k", 300, space, (1,), path, callbacks=lambda: [Count()])  # nothing left to do
+    (record,) = load_curves(path)[curve_key({"layer_num": 2, "first_layer_unit": 16, "batch_size": 64,
+                                             "learning_rate": 1e-3})]
+    assert record["weight_seed"] == 1 and len(record["rows"]) == 2 and Count.epochs == 2
+    assert all(seconds > 0 and 0 <= val <= 1 and 0 <= test <= 1 for seconds, val, test in record["rows"])
