@@ -2,8 +2,8 @@
 
 Same model (engine.models), search space, data (the same fit / validation / test split) and wall budget T: the
 reference protocol's total time (TPE, 10 trials, sampled epochs), run once here. Each tool's chosen model at
-any moment is its best-by-validation trial so far (KerasTuner keeps a trial's best val epoch, tunedeck restores
-it); the figure is that model's test accuracy over time. Test evaluations made only to draw this curve are
+any moment is its best-by-validation trial so far (KerasTuner keeps a trial's best val epoch, tunedeck its last
+epoch); the figure is that model's test accuracy over time. Test evaluations made only to draw this curve are
 not charged to KerasTuner's clock. The best peer is the one whose median final quality is highest;
 `ratio_vs_best_peer` = tunedeck's median time to reach that quality / the best peer's median time to reach it.
 Needs the bench extra (pip install -e '.[bench]').

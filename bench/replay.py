@@ -159,6 +159,7 @@ class Side:
     restore_best: bool = False  # with early stopping: the best val epoch's weights (tunedeck keeps the last's)
     learning_rates: tuple[float, ...] = ()  # searched among these (a log range, replayed on recorded points)
     curves: str = ""  # the curves recorded with this training variant ("plateau"), not the plain ones
+    smoothing: int = 1  # a trial's val accuracy: the mean over its last `smoothing` epochs (less selection noise)
 
     def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         if self.sampler:
@@ -199,9 +200,12 @@ def replay(curves: dict[tuple, list[dict]], space: list[ParamSpec], side: Side, 
             elif patience and epoch - best >= patience:
                 break
         result = rows[best] if patience and side.restore_best else rows[epoch]
+        val = sum(row[1] for row in rows[max(0, epoch + 1 - side.smoothing):epoch + 1]) / min(side.smoothing, epoch + 1)
+        if side.restore_best:
+            val = result[1]
         clock += record["eval_s"]
-        points.append(Point(clock, result[1], result[2], epoch + 1))
-        return result[2] if side.config.objective == "test_accuracy" else result[1]
+        points.append(Point(clock, val, result[2], epoch + 1))
+        return result[2] if side.config.objective == "test_accuracy" else val
 
     def stop_at_budget(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if budget is not None and clock >= budget:

@@ -110,6 +110,8 @@ def levers(model: str) -> list[Side]:
         Side("TPE without constant liar", sampler=lambda seed: optuna.samplers.TPESampler(seed=seed)),
         Side("random sampler", config(sampler="random")),
         Side("old defaults: patience 5 restoring the best epoch", config(patience=5), restore_best=True),
+        Side("val accuracy averaged over the last 3 epochs", base, smoothing=3),
+        Side("val accuracy averaged over the last 5 epochs", base, smoothing=5),
         Side("learning rate searched (3e-4, 1e-3, 3e-3)", base, learning_rates=LEARNING_RATES),
     ]
     if SETTINGS[model]["epochs"][1] > 3:  # a schedule waiting 3 epochs cannot act on 3-epoch curves

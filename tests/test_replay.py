@@ -98,3 +98,13 @@ def test_curves_are_recorded_once_per_model_and_seed_with_the_variant_callbacks(
                                              "learning_rate": 1e-3})]
     assert record["weight_seed"] == 1 and len(record["rows"]) == 2 and Count.epochs == 2
     assert all(seconds > 0 and 0 <= val <= 1 and 0 <= test <= 1 for seconds, val, test in record["rows"])
+
+
+def test_a_smoothed_value_is_the_mean_of_the_last_epochs_val_accuracy():
+    side = Side("smooth", StudyConfig(patience=0, pruner="none"), smoothing=3)
+    points = replay(CURVES, SPACE, side, seed=1, n_trials=6)
+    vals = [row[1] for row in ROWS]
+    for point in points:
+        last = vals[max(0, point.epochs - 3):point.epochs]
+        assert point.val == approx(sum(last) / len(last)) and point.test == approx(0.1 * point.epochs)
+    assert any(point.val != vals[point.epochs - 1] for point in points)  # not the last epoch's alone
