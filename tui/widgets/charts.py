@@ -152,6 +152,11 @@ class HistoryPlot(ThrottledPlot):
                      label="best", marker="braille")
 
 
+def medians(by_epoch: list[tuple[list[float], int]]) -> list[float]:
+    """The median of the first `count` values of each epoch's list."""
+    return [float(np.median(values[:count])) for values, count in by_epoch]
+
+
 class CurvePlot(ThrottledPlot):
     """The running trial's per-epoch val accuracy over earlier curves and their per-epoch median."""
 
@@ -182,13 +187,17 @@ class CurvePlot(ThrottledPlot):
         self.dirty = True
 
     def median(self) -> list[float]:
-        return [float(np.median(values)) for values in self.by_epoch]
+        """Each epoch's median over the finished trials' curves."""
+        return medians(self.snapshot()[1])
 
     def snapshot(self) -> Any:
-        return list(self.earlier), self.median(), self.current, self.current_label
+        """O(epochs) on the event loop: each epoch's list only grows, so its length now marks what to take;
+        the medians are computed in the build thread."""
+        return list(self.earlier), [(values, len(values)) for values in self.by_epoch], self.current, self.current_label
 
     def draw(self, plt: Any, snapshot: Any) -> None:
-        earlier, median, current, current_label = snapshot
+        earlier, by_epoch, current, current_label = snapshot
+        median = medians(by_epoch)
         plt.xlabel("epoch")
         for curve in earlier:
             plt.plot(list(range(1, len(curve) + 1)), list(curve), color="gray", marker="braille")
