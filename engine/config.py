@@ -82,6 +82,8 @@ FIELD_HELP = {
     "patience": "early stopping: end a trial after this many epochs without a better val accuracy (its last "
                 "epoch's weights are kept); while it is on, a range of epochs is a ceiling (its high), not searched "
                 "(0 = off; always off in the seed protocol: test_accuracy with pruner none)",
+    "lr_patience": "learning-rate schedule: halve the learning rate after this many epochs without a better val "
+                   "accuracy, down to 1e-5 (0 = off; always off in the seed protocol)",
     "mixed_precision": "train in float16 with float32 outputs (GPUs with tensor cores)",
     "workers": "worker processes to start on this machine, one training each (0 = one per GPU in gpus, else 1); "
                "more workers on other machines join with the same storage and study_name",
@@ -109,6 +111,7 @@ class StudyConfig:
     out_dir: str = "runs"
     keep_best: int = 3
     patience: int = 8
+    lr_patience: int = 3
     mixed_precision: bool = False
     workers: int = 0
     gpus: str = ""
@@ -156,6 +159,11 @@ class StudyConfig:
     def early_stopping_patience(self) -> int:
         """The patience in force: 0 (off) in the seed protocol."""
         return 0 if self.seed_protocol else self.patience
+
+    @property
+    def lr_plateau_patience(self) -> int:
+        """The learning-rate schedule's patience in force: 0 (off) in the seed protocol."""
+        return 0 if self.seed_protocol else self.lr_patience
 
     @property
     def trial_space(self) -> list[ParamSpec]:
@@ -306,6 +314,7 @@ def check_number(where: str, value: Any, integer: bool, minimum: float, maximum:
 NUMBER_RANGES: dict[str, tuple[bool, float, float]] = {
     "n_trials": (True, 1, 1_000_000), "timeout": (False, 0, 365 * 24 * 3600), "seed": (True, 0, 2**32 - 1),
     "subset": (True, 0, 1_000_000_000), "keep_best": (True, 0, 1000), "patience": (True, 0, 100_000),
+    "lr_patience": (True, 0, 100_000),
     "heartbeat": (True, 1, 3600), "workers": (True, 0, 256),
 }
 STUDY_NAME_LIMIT = 100

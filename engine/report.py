@@ -145,17 +145,20 @@ def _figures(figures: list | None, csv: str) -> list[str]:
 
 
 def _epochs_note(config: dict[str, Any]) -> list[str]:
-    """A line saying that epochs was a ceiling, when early stopping made it one (read from the stored config:
-    a report never imports a model file to check it)."""
+    """Lines saying that epochs was a ceiling, when early stopping made it one, and that the learning rate was
+    halved on plateaus (read from the stored config: a report never imports a model file to check it)."""
+    out = []
     try:
         study_config = stored_config(config)
-        if study_config.trial_space == study_config.space:
-            return []
-        ceiling = epochs_ceiling(study_config.param("epochs"))
+        if study_config.trial_space != study_config.space:
+            out.append(f"Early stopping was on (patience {study_config.patience}): `epochs` was a ceiling, not "
+                       f"searched; each trial trained up to {epochs_ceiling(study_config.param('epochs'))} epochs.")
+        if "lr_patience" in config and study_config.lr_plateau_patience:
+            out.append(f"The learning rate was halved after {study_config.lr_plateau_patience} epochs without a "
+                       f"better value (down to 1e-5).")
     except (TypeError, KeyError, ValueError):  # a config from another version
         return []
-    return [f"Early stopping was on (patience {study_config.patience}): `epochs` was a ceiling, not searched; "
-            f"each trial trained up to {ceiling} epochs.", ""]
+    return [" ".join(out), ""] if out else []
 
 
 def _model_and_data(attrs: dict[str, Any]) -> list[str]:

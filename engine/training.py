@@ -93,6 +93,25 @@ class TrialCallback(keras.callbacks.Callback):
         return self.epochs[-1] if self.epochs else {}
 
 
+class LearningRatePlateau(keras.callbacks.ReduceLROnPlateau):
+    """Halves the learning rate after `patience` epochs without a better monitored value, down to 1e-5
+    (bench/time_to_quality.py: trials reach their plateau sooner and higher). A model whose optimizer follows
+    its own learning-rate schedule keeps it."""
+
+    def __init__(self, monitor: str, maximize: bool, patience: int) -> None:
+        super().__init__(monitor=monitor, mode="max" if maximize else "min", factor=0.5, patience=patience,
+                         min_lr=1e-5, verbose=0)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        self.schedule_of_its_own = isinstance(getattr(self.model.optimizer, "_learning_rate", None),
+                                              keras.optimizers.schedules.LearningRateSchedule)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not self.schedule_of_its_own:
+            super().on_epoch_end(epoch, dict(logs or {}))  # a copy: Keras adds the learning rate to the logs
+
+
 @contextlib.contextmanager
 def released_custom_gradients() -> Iterator[None]:
     """Drop the gradient functions TensorFlow registered while the block ran.
@@ -205,8 +224,8 @@ def train_trial(trial: optuna.Trial, spec: ModelSpec, params: dict[str, Any], da
 
     With early stopping, training ends after `patience` epochs without a better monitored value: `epochs`
     becomes a ceiling. The last epoch's weights are kept, not the best epoch's: a trial's best val accuracy is
-    the luckiest of its noisy epochs, and choosing among trials on it picked worse models on test
-    (bench/time_to_quality.py)."""
+    the luckiest of its noisy epochs, and choosing among trials on it picked worse models on test. The learning
+    rate is halved after `lr_patience` epochs without a better value (bench/time_to_quality.py)."""
     keras.backend.clear_session(free_memory=False)  # Optuna's gc_after_trial collects once per trial
     set_mixed_precision(config.mixed_precision)  # after clear_session, which resets Keras' global dtype policy
     keras.utils.set_random_seed((config.seed + trial.number) % 2**32)
@@ -218,6 +237,8 @@ def train_trial(trial: optuna.Trial, spec: ModelSpec, params: dict[str, Any], da
     if patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=False,
                                                        mode="max" if config.maximize else "min"))
+    if config.lr_plateau_patience:
+        callbacks.append(LearningRatePlateau(monitor, config.maximize, config.lr_plateau_patience))
     try:
         model, test_accuracy = fit_and_evaluate(spec, params, data, callbacks)
     except optuna.TrialPruned:

@@ -106,6 +106,7 @@ CASES: list[tuple[str, Setup, list[str], str]] = [
     ("timeout inf", nothing, ["run", "--timeout", "inf"], "timeout: expected a number, got inf"),
     ("subset negative", nothing, ["run", "--subset", "-5"], "subset: must be in 0..1000000000"),
     ("patience negative", nothing, ["run", "--patience", "-1"], "patience: must be in 0..100000"),
+    ("lr-patience negative", nothing, ["run", "--lr-patience", "-2"], "lr_patience: must be in 0..100000, got -2"),
     ("heartbeat 0", nothing, ["run", "--heartbeat", "0"], "heartbeat: must be in 1..3600"),
     ("workers negative", nothing, ["run", "--workers", "-1"], "workers: must be in 0..256"),
     ("workers 1000", nothing, ["run", "--workers", "1000"], "workers: must be in 0..256"),

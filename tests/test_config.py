@@ -20,6 +20,7 @@ def test_defaults_are_the_seed_spaces():
 def test_epochs_is_a_ceiling_while_early_stopping_is_on():
     config = StudyConfig(model="mlp")
     assert config.patience == 8 and config.early_stopping_patience == 8
+    assert config.lr_patience == 3 and config.lr_plateau_patience == 3
     space = {spec.name: spec for spec in config.trial_space}
     assert (space["epochs"].kind, space["epochs"].value) == ("fixed", 50)
     assert space["layer_num"] is config.param("layer_num")  # the rest is searched as set

@@ -201,6 +201,7 @@ def test_early_stopping_ends_on_a_plateau_and_keeps_the_last_epoch(tmp_path):
     with reading_study(config.storage_url, config.name) as study:
         summary = render_report(study)
     assert "`epochs` was a ceiling, not searched; each trial trained up to 40 epochs" in summary
+    assert "The learning rate was halved after 3 epochs without a better value" in summary
     assert f"{trial.epochs_trained} epochs trained." in summary
     assert "Not available: fewer than 3 complete trials." in summary
     assert trial.value == trial.val_accuracy == trial.curve[-1]  # the last epoch's weights were kept
@@ -210,7 +211,7 @@ def test_early_stopping_ends_on_a_plateau_and_keeps_the_last_epoch(tmp_path):
 def test_seed_protocol_trains_every_epoch(tmp_path):
     config = fix(tiny_config(tmp_path, n_trials=1, patience=1, objective="test_accuracy", pruner="none"),
                  epochs=6, first_layer_unit=8)
-    assert config.seed_protocol and config.early_stopping_patience == 0
+    assert config.seed_protocol and config.early_stopping_patience == 0 and config.lr_plateau_patience == 0
     recorder = Recorder()
     StudyRunner(config, emit=recorder).run()
     assert recorder.of(TrialFinished)[0].epochs_trained == 6
@@ -233,3 +234,34 @@ def test_mixed_precision_keeps_float32_outputs(tmp_path):
         assert model(np.zeros((1, 28, 28, 1), dtype="float32")).dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_the_learning_rate_is_halved_on_a_plateau_unless_the_model_has_its_own_schedule():
+    import keras
+
+    from engine.training import LearningRatePlateau
+
+    def model(learning_rate) -> keras.Model:
+        built = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+        built.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy")
+        return built
+
+    plain = model(1e-3)
+    schedule = LearningRatePlateau("val_accuracy", maximize=True, patience=2)
+    schedule.set_model(plain)
+    schedule.on_train_begin()
+    rates = []
+    for epoch, val in enumerate([0.5, 0.6, 0.6, 0.55, 0.7, 0.6, 0.6]):
+        logs = {"val_accuracy": val}
+        schedule.on_epoch_end(epoch, logs)
+        assert logs == {"val_accuracy": val}  # the trial's own logs are left as they were
+        rates.append(float(plain.optimizer.learning_rate))
+    assert rates == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4, 2.5e-4])
+
+    decaying = model(keras.optimizers.schedules.ExponentialDecay(1e-3, decay_steps=10, decay_rate=0.9))
+    schedule = LearningRatePlateau("val_accuracy", maximize=True, patience=1)
+    schedule.set_model(decaying)
+    schedule.on_train_begin()
+    for epoch in range(3):
+        schedule.on_epoch_end(epoch, {"val_accuracy": 0.5})
+    assert isinstance(decaying.optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule)

@@ -18,8 +18,8 @@ COMMANDS = ("run", "watch", "stop", "export", "retrain", "init-config")
 FLAG_FIELDS = {"model": "model", "dataset": "dataset", "trials": "n_trials", "timeout": "timeout",
                "sampler": "sampler", "pruner": "pruner", "seed": "seed", "objective": "objective",
                "subset": "subset", "storage": "storage", "study_name": "study_name", "out": "out_dir",
-               "patience": "patience", "mixed_precision": "mixed_precision", "heartbeat": "heartbeat",
-               "workers": "workers", "gpus": "gpus"}
+               "patience": "patience", "lr_patience": "lr_patience", "mixed_precision": "mixed_precision",
+               "heartbeat": "heartbeat", "workers": "workers", "gpus": "gpus"}
 STORAGE_HELP = "Optuna storage URL (default: $TUNEDECK_STORAGE, $OPTUNA_STORAGE, else SQLite in the run folder)"
 
 
@@ -51,6 +51,8 @@ def study_options() -> argparse.ArgumentParser:
     opts.add_argument("--out", metavar="DIR", help="output folder (default: runs)")
     opts.add_argument("--patience", type=int, metavar="N",
                       help="early stopping patience in epochs (0 = off; off in the seed protocol)")
+    opts.add_argument("--lr-patience", type=int, metavar="N", help="halve the learning rate after N epochs without "
+                      "a better val accuracy (0 = off; off in the seed protocol)")
     opts.add_argument("--mixed-precision", action="store_true", default=None, help="float16 training on a GPU")
     opts.add_argument("--export", metavar="FILE.md", help="also write the Markdown summary here")
     opts.add_argument("--no-plots", action="store_true", help="no PNG figures beside the summaries")

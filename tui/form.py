@@ -12,8 +12,8 @@ from engine.config import config_from_dict, shown
 
 MAX_ERRORS = 30
 # form fields holding numbers: field -> int or float
-NUMBER_FIELDS = {"subset": int, "n_trials": int, "timeout": float, "seed": int, "patience": int, "workers": int,
-                 "heartbeat": int}
+NUMBER_FIELDS = {"subset": int, "n_trials": int, "timeout": float, "seed": int, "patience": int, "lr_patience": int,
+                 "workers": int, "heartbeat": int}
 TEXT_FIELDS = ("study_name", "storage", "out_dir", "gpus")
 CHOICE_FIELDS = ("model", "sampler", "pruner", "objective")
 

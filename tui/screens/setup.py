@@ -110,10 +110,10 @@ class SetupScreen(Screen):
                                              id="pruner"), "pruner")
                 yield field("Objective", Select([(o, o) for o in OBJECTIVES], value=c.objective,
                                                 allow_blank=False, compact=True, id="objective"), "objective")
-                yield field("Early stop (epochs)", Input(str(c.patience), type="integer", compact=True,
-                                                         id="patience"), "patience")
-                yield field("Precision", Checkbox("mixed fp16", c.mixed_precision, id="mixed_precision"),
-                            "mixed_precision")
+                yield field("Early stop after", Input(str(c.patience), type="integer", compact=True, id="patience",
+                                                      placeholder="epochs; 0 = off"), "patience")
+                yield field("Halve LR after", Input(str(c.lr_patience), type="integer", compact=True, id="lr_patience",
+                                                    placeholder="epochs; 0 = off"), "lr_patience")
             with Horizontal(classes="fields"):
                 yield field("Study name", Input(c.study_name, compact=True, id="study_name",
                                                 placeholder="<model>-<dataset>"), "study_name")
@@ -128,6 +128,8 @@ class SetupScreen(Screen):
                 yield field("GPUs", Input(c.gpus, compact=True, id="gpus", placeholder="e.g. 0,1"), "gpus")
                 yield field("Heartbeat (s)", Input(str(c.heartbeat), type="integer", compact=True, id="heartbeat"),
                             "heartbeat")
+                yield field("Precision", Checkbox("mixed fp16", c.mixed_precision, id="mixed_precision"),
+                            "mixed_precision")
             yield Static("looking for GPUs…", id="gpu-note", classes="note")
             yield Label("Config file", classes="section")
             with Horizontal(classes="fields"):
@@ -199,8 +201,8 @@ class SetupScreen(Screen):
         values = {key: self.query_one(f"#{key}", Select).value for key in ("dataset", "sampler", "pruner",
                                                                               "objective")}
         values["model"] = self.model_choice()
-        for key in ("path", "subset", "n_trials", "timeout", "seed", "patience", "study_name", "storage", "out_dir",
-                    "workers", "gpus", "heartbeat"):
+        for key in ("path", "subset", "n_trials", "timeout", "seed", "patience", "lr_patience", "study_name", "storage",
+                    "out_dir", "workers", "gpus", "heartbeat"):
             values[key] = self.query_one(f"#{key}", Input).value
         values["mixed_precision"] = self.query_one("#mixed_precision", Checkbox).value
         return values
