@@ -42,11 +42,12 @@ SETTINGS = {
             "curves": CURVES / "cnn-mnist-5k[1000]-3.jsonl"},
 }
 WEIGHT_SEEDS = (1, 2)
-LEVER_WEIGHT_SEEDS = (1,)  # the levers' own curves (other learning rates, a schedule): one seed, for time
+LEVER_WEIGHT_SEEDS = (1,)  # the learning-rate lever's curves (other rates): one seed, for time
 LEARNING_RATES = (3e-4, 1e-3, 3e-3)  # the learning-rate lever: a log range around Adam's default, on 3 points
+PLATEAU_PATIENCE = 3  # the schedule the "plateau" curves are recorded with: tunedeck's default lr_patience
 VARIANTS: dict[str, Callable[[], list]] = {  # training variants recorded as curves of their own
     "plateau": lambda: [keras_callbacks().ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=0.5,
-                                                            patience=3, min_lr=1e-5)],
+                                                            patience=PLATEAU_PATIENCE, min_lr=1e-5)],
 }
 REFERENCE = Side("reference", StudyConfig(objective="test_accuracy", pruner="none"),
                  sampler=lambda seed: optuna.samplers.TPESampler(seed=seed), weights="reference")
@@ -70,52 +71,70 @@ def curves_path(model: str, variant: str = "") -> Path:
     return path.with_name(f"{path.stem}-{variant}{path.suffix}") if variant else path
 
 
-def record_lever_curves(model: str, sides: list[Side]) -> None:
-    """Record what the levers replay beyond the plain curves (long: every model of the space again)."""
+def variant(model: str, config: StudyConfig) -> str:
+    """The curves a config's training reads: the "plateau" ones while its learning-rate schedule is on and the
+    epochs leave it room to act, else the plain ones."""
+    patience = config.lr_plateau_patience
+    if not patience or SETTINGS[model]["epochs"][1] <= PLATEAU_PATIENCE:
+        return ""
+    if patience != PLATEAU_PATIENCE:
+        raise ValueError(f"lr_patience {patience}: curves are recorded for {PLATEAU_PATIENCE} only")
+    return "plateau"
+
+
+def record_side_curves(model: str, sides: list[Side]) -> None:
+    """Record what the sides replay beyond the plain curves (long: every model of the space again)."""
     setting = SETTINGS[model]
     for side in sides:
         if side.learning_rates or side.curves:
+            seeds = LEVER_WEIGHT_SEEDS if side.learning_rates else WEIGHT_SEEDS
             record_curves(model, setting["dataset"], setting["subset"], space_of(model, side.learning_rates),
-                          LEVER_WEIGHT_SEEDS, curves_path(model, side.curves), VARIANTS.get(side.curves))
+                          seeds, curves_path(model, side.curves), VARIANTS.get(side.curves))
 
 
 def levers(model: str) -> list[Side]:
-    """tunedeck's defaults (patience 8 keeping the last epoch, the median pruner, TPE with Optuna's defaults), and
-    the alternatives measured against them, each changing one thing (the old defaults last)."""
+    """tunedeck's defaults (patience 8 keeping the last epoch, the learning rate halved after 3 epochs without
+    progress, the median pruner, TPE with Optuna's defaults), and the alternatives measured against them, each
+    changing one thing (the old defaults last)."""
     base = StudyConfig(model=model)
 
     def config(**changes) -> StudyConfig:
         return dataclasses.replace(base, **changes)
 
+    def side(name: str, config: StudyConfig = base, **options) -> Side:
+        """A side training as `config` says: on the curves of its learning-rate schedule."""
+        return Side(name, config, curves=variant(model, config), **options)
+
     def tpe(**options) -> Callable[[int], optuna.samplers.BaseSampler]:
         return lambda seed: optuna.samplers.TPESampler(seed=seed, constant_liar=True, **options)
 
     sides = [
-        Side("defaults", base),
-        Side("best epoch restored", base, restore_best=True),
-        Side("patience 3", config(patience=3)),
-        Side("patience 5", config(patience=5)),
-        Side("patience 12", config(patience=12)),
-        Side("no early stopping (epochs searched)", config(patience=0)),
-        Side("ASHA (min 1 epoch, reduction factor 3)", config(pruner="asha")),
-        Side("hyperband (min 1 epoch)", config(pruner="hyperband")),
-        Side("no pruner", config(pruner="none")),
-        Side("ASHA, min 2 epochs", pruner=lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=2)),
-        Side("median pruner, 3 warm-up epochs",
+        side("defaults"),
+        side("best epoch restored", restore_best=True),
+        side("patience 3", config(patience=3)),
+        side("patience 5", config(patience=5)),
+        side("patience 12", config(patience=12)),
+        side("no early stopping (epochs searched)", config(patience=0)),
+        side("ASHA (min 1 epoch, reduction factor 3)", config(pruner="asha")),
+        side("hyperband (min 1 epoch)", config(pruner="hyperband")),
+        side("no pruner", config(pruner="none")),
+        side("ASHA, min 2 epochs", pruner=lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=2)),
+        side("median pruner, 3 warm-up epochs",
              pruner=lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3)),
-        Side("TPE 5 startup trials", sampler=tpe(n_startup_trials=5)),
-        Side("TPE 3 startup trials", sampler=tpe(n_startup_trials=3)),
-        Side("TPE multivariate", sampler=tpe(multivariate=True)),
-        Side("TPE multivariate + group", sampler=tpe(multivariate=True, group=True)),
-        Side("TPE without constant liar", sampler=lambda seed: optuna.samplers.TPESampler(seed=seed)),
-        Side("random sampler", config(sampler="random")),
-        Side("old defaults: patience 5 restoring the best epoch", config(patience=5), restore_best=True),
-        Side("val accuracy averaged over the last 3 epochs", base, smoothing=3),
-        Side("val accuracy averaged over the last 5 epochs", base, smoothing=5),
-        Side("learning rate searched (3e-4, 1e-3, 3e-3)", base, learning_rates=LEARNING_RATES),
+        side("TPE 5 startup trials", sampler=tpe(n_startup_trials=5)),
+        side("TPE 3 startup trials", sampler=tpe(n_startup_trials=3)),
+        side("TPE multivariate", sampler=tpe(multivariate=True)),
+        side("TPE multivariate + group", sampler=tpe(multivariate=True, group=True)),
+        side("TPE without constant liar", sampler=lambda seed: optuna.samplers.TPESampler(seed=seed)),
+        side("random sampler", config(sampler="random")),
+        side("old defaults: patience 5 restoring the best epoch", config(patience=5), restore_best=True),
+        side("val accuracy averaged over the last 3 epochs", smoothing=3),
+        side("val accuracy averaged over the last 5 epochs", smoothing=5),
+        side("learning rate searched (3e-4, 1e-3, 3e-3), no schedule", config(lr_patience=0),
+             learning_rates=LEARNING_RATES),
     ]
-    if SETTINGS[model]["epochs"][1] > 3:  # a schedule waiting 3 epochs cannot act on 3-epoch curves
-        sides.append(Side("learning rate halved after 3 epochs without progress", base, curves="plateau"))
+    if variant(model, base):  # a schedule waiting 3 epochs cannot act on 3-epoch curves
+        sides.append(side("no learning-rate schedule", config(lr_patience=0)))
     return sides
 
 
@@ -226,8 +245,9 @@ def check_against_reality(model: str, seeds: list[int]) -> list[dict]:
         reference = real_reference(model, seed)
         real = Outcome.of(reference, real_tunedeck(model, seed, reference[-1].seconds))
         simulated = replay(curves, space, REFERENCE, seed, n_trials=REFERENCE_TRIALS)
-        predicted = Outcome.of(simulated, replay(curves, space, Side("defaults", StudyConfig(model=model)), seed,
-                                                 budget=simulated[-1].seconds))
+        defaults = levers(model)[0]
+        predicted = Outcome.of(simulated, replay(load_curves(curves_path(model, defaults.curves)), space, defaults,
+                                                 seed, budget=simulated[-1].seconds))
         row = {"seed": seed, "real": round_outcome(real), "replay": round_outcome(predicted)}
         print(f"{model} real run, seed {seed}: {row}", flush=True)
         rows.append(row)
@@ -260,7 +280,7 @@ def main() -> None:
             print(f"recording {model} curves to {setting['curves']} (long: every model of the space)", flush=True)
         record_curves(model, setting["dataset"], setting["subset"], space_of(model), WEIGHT_SEEDS, setting["curves"])
         sides = levers(model) if args.levers else levers(model)[:1]
-        record_lever_curves(model, sides)
+        record_side_curves(model, sides)
         summary = replay_sides(model, sides, seeds)
         entry = {"dataset": f"{setting['dataset']}[{setting['subset'] or 'all'}]", "epochs": setting["epochs"],
                  **summary["defaults"]}

@@ -108,3 +108,17 @@ def test_a_smoothed_value_is_the_mean_of_the_last_epochs_val_accuracy():
         last = vals[max(0, point.epochs - 3):point.epochs]
         assert point.val == approx(sum(last) / len(last)) and point.test == approx(0.1 * point.epochs)
     assert any(point.val != vals[point.epochs - 1] for point in points)  # not the last epoch's alone
+
+
+def test_each_side_replays_the_curves_of_its_learning_rate_schedule():
+    import pytest
+    from time_to_quality import levers, variant
+
+    assert variant("mlp", StudyConfig(model="mlp")) == "plateau"  # the default schedule, recorded as such
+    assert variant("mlp", StudyConfig(model="mlp", lr_patience=0)) == ""
+    assert variant("mlp", StudyConfig(model="mlp", objective="test_accuracy", pruner="none")) == ""  # seed protocol
+    assert variant("cnn", StudyConfig(model="cnn")) == ""  # 3-epoch curves: a 3-epoch patience never acts
+    with pytest.raises(ValueError, match="lr_patience 5"):
+        variant("mlp", StudyConfig(model="mlp", lr_patience=5))
+    sides = {side.name: side for side in levers("mlp")}
+    assert sides["defaults"].curves == "plateau" and sides["no learning-rate schedule"].curves == ""
