@@ -127,7 +127,8 @@ def levers(model: str) -> list[Side]:
         side("TPE multivariate + group", sampler=tpe(multivariate=True, group=True)),
         side("TPE without constant liar", sampler=lambda seed: optuna.samplers.TPESampler(seed=seed)),
         side("random sampler", config(sampler="random")),
-        side("old defaults: patience 5 restoring the best epoch", config(patience=5), restore_best=True),
+        side("old defaults: patience 5 restoring the best epoch, no schedule", config(patience=5, lr_patience=0),
+             restore_best=True),
         side("val accuracy averaged over the last 3 epochs", smoothing=3),
         side("val accuracy averaged over the last 5 epochs", smoothing=5),
         side("learning rate searched (3e-4, 1e-3, 3e-3), no schedule", config(lr_patience=0),
@@ -264,13 +265,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="30 seeds, replay only: under three minutes")
     parser.add_argument("--model", choices=("mlp", "cnn"), action="append", help="default: both")
-    parser.add_argument("--seeds", type=int, default=None, help="sampler seeds: 42 and 0..N-2 (30 quick, 50 full)")
+    parser.add_argument("--seeds", type=int, default=None, help="sampler seeds: 42 and 0..N-2 (30 quick, 100 full)")
     parser.add_argument("--real", type=int, default=None, help="real runs per model (0 quick, 3 full; MLP only "
                                                                 "unless --model cnn is given)")
     parser.add_argument("--levers", action="store_true", help="replay every lever, not only the defaults")
     args = parser.parse_args()
     models = args.model or ["mlp", "cnn"]
-    n_seeds = args.seeds or (30 if args.quick else 50)
+    n_seeds = args.seeds or (30 if args.quick else 100)
     seeds = [42, *range(n_seeds - 1)]
     n_real = args.real if args.real is not None else (0 if args.quick else 3)
     result: dict = {"bench": "time_to_quality", "seeds": len(seeds), "models": {}}
