@@ -5,7 +5,8 @@ reference protocol's total time (TPE, 10 trials, sampled epochs), run once here.
 any moment is its best-by-validation trial so far (KerasTuner keeps a trial's best val epoch, tunedeck its last
 epoch); the figure is that model's test accuracy over time. Test evaluations made only to draw this curve are
 not charged to KerasTuner's clock. The best peer is the one whose median final quality is highest;
-`ratio_vs_best_peer` = tunedeck's median time to reach that quality / the best peer's median time to reach it.
+`ratio_vs_best_peer` = tunedeck's median time to reach that quality / the best peer's median time to reach it
+(lower medians over the runs; 0 when only tunedeck got there).
 Needs the bench extra (pip install -e '.[bench]').
 Usage: python bench/peer.py [--quick] [--model mlp|cnn] [--seeds N]
 """
@@ -138,11 +139,13 @@ def main() -> None:
     target = finals[best_peer]
 
     def median_time(tool: str) -> float:
+        """The lower median over the tool's runs (a run that never got there counts as infinite): with an even
+        number of runs, half of which never reached the target, the plain median would be infinite."""
         times = [time_to_quality(points, target) for points in runs[tool]]
-        return statistics.median(math.inf if t is None else t for t in times)
+        return statistics.median_low(math.inf if t is None else t for t in times)
 
     peer_time, ours = median_time(best_peer), median_time("tunedeck")
-    ratio = ours / peer_time if ours < math.inf and peer_time < math.inf else None
+    ratio = (ours / peer_time if peer_time < math.inf else 0.0) if ours < math.inf else None
     print(json.dumps({"bench": "peer", "model": args.model, "dataset": f"{setting['dataset']}[{setting['subset']}]",
                       "budget_s": round(budget, 1), "seeds": args.seeds,
                       "final_quality": {tool: round(q, 4) for tool, q in finals.items()}, "best_peer": best_peer,
