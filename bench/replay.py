@@ -200,9 +200,8 @@ def replay(curves: dict[tuple, list[dict]], space: list[ParamSpec], side: Side, 
             elif patience and epoch - best >= patience:
                 break
         result = rows[best] if patience and side.restore_best else rows[epoch]
-        val = sum(row[1] for row in rows[max(0, epoch + 1 - side.smoothing):epoch + 1]) / min(side.smoothing, epoch + 1)
-        if side.restore_best:
-            val = result[1]
+        last = rows[max(0, epoch + 1 - side.smoothing):epoch + 1]
+        val = result[1] if side.restore_best else sum(row[1] for row in last) / len(last)
         clock += record["eval_s"]
         points.append(Point(clock, val, result[2], epoch + 1))
         return result[2] if side.config.objective == "test_accuracy" else val

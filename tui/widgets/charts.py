@@ -188,7 +188,7 @@ class CurvePlot(ThrottledPlot):
 
     def median(self) -> list[float]:
         """Each epoch's median over the finished trials' curves."""
-        return medians(self.snapshot()[1])
+        return medians([(values, len(values)) for values in self.by_epoch])
 
     def snapshot(self) -> Any:
         """O(epochs) on the event loop: each epoch's list only grows, so its length now marks what to take;
