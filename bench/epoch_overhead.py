@@ -19,9 +19,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 
 from engine import EpochEnded, StudyConfig, StudyRunner  # noqa: E402
-from engine.data import load_dataset  # noqa: E402
-from engine.models import BUILDERS  # noqa: E402
-from engine.training import PreparedData  # noqa: E402
+from engine.keras import load_dataset  # noqa: E402
+from engine.keras.builders import BUILDERS  # noqa: E402
+from engine.keras.training import PreparedData  # noqa: E402
 
 PARAMS = {"mlp": {"layer_num": 3, "first_layer_unit": 256, "batch_size": 64},
           "cnn": {"k": 3, "layer_num": 2, "first_layer_unit": 16, "batch_size": 128}}

@@ -29,8 +29,8 @@ def train(params: dict, examples: int, epochs: int, mixed: bool) -> dict:
     import keras
     import numpy as np
 
-    from engine.device import configure_gpus, device_name, gpu_peak_mb, reset_gpu_peak, set_mixed_precision
-    from engine.models import build_cnn
+    from engine.keras.builders import build_cnn
+    from engine.keras.device import configure_gpus, device_name, gpu_peak_mb, reset_gpu_peak, set_mixed_precision
 
     configure_gpus()
     set_mixed_precision(mixed)

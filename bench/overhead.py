@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 
 from engine import StudyConfig, StudyRunner  # noqa: E402
-from engine.data import load_dataset  # noqa: E402
+from engine.keras import load_dataset  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

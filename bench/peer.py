@@ -30,9 +30,9 @@ import keras  # noqa: E402
 from replay import Point, bench_space, chosen, time_to_quality  # noqa: E402
 from time_to_quality import SETTINGS, real_reference, real_tunedeck  # noqa: E402
 
-from engine.data import load_dataset  # noqa: E402
-from engine.models import BUILDERS  # noqa: E402
-from engine.training import EVAL_BATCH, PreparedData  # noqa: E402
+from engine.keras import load_dataset  # noqa: E402
+from engine.keras.builders import BUILDERS  # noqa: E402
+from engine.keras.training import EVAL_BATCH, PreparedData  # noqa: E402
 
 QUICK = {"mlp": {"dataset": "mnist-5k", "subset": 1000, "epochs": (2, 8, 2)},
          "cnn": {"dataset": "mnist-5k", "subset": 500, "epochs": (1, 3, 1)}}

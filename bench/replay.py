@@ -22,9 +22,8 @@ from typing import Any
 import optuna
 
 from engine import StudyConfig
-from engine.config import ParamSpec
-from engine.sampling import make_pruner, make_sampler
-from engine.space import suggest
+from engine.run import make_pruner, make_sampler
+from engine.space import ParamSpec, suggest
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -71,9 +70,9 @@ def record_curves(model: str, dataset: str, subset: int, space: list[ParamSpec],
     extra Keras callbacks of each fit (a learning-rate schedule)."""
     import keras
 
-    from engine.data import load_dataset
-    from engine.models import BUILDERS
-    from engine.training import EVAL_BATCH, PreparedData
+    from engine.keras import load_dataset
+    from engine.keras.builders import BUILDERS
+    from engine.keras.training import EVAL_BATCH, PreparedData
 
     done = {(curve_key(row["params"]), row["weight_seed"]) for row in read_lines(path)}
     data = PreparedData.from_dataset(load_dataset(dataset, subset))

@@ -21,9 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from engine.data import load_dataset  # noqa: E402
-from engine.models import BUILDERS  # noqa: E402
-from engine.training import EVAL_BATCH, PreparedData  # noqa: E402
+from engine.keras import load_dataset  # noqa: E402
+from engine.keras.builders import BUILDERS  # noqa: E402
+from engine.keras.training import EVAL_BATCH, PreparedData  # noqa: E402
 
 MODELS = {"mlp": {"layer_num": 3, "first_layer_unit": 256, "batch_size": 64, "learning_rate": 0.001},
           "cnn": {"k": 3, "layer_num": 2, "first_layer_unit": 32, "batch_size": 128}}

@@ -189,10 +189,10 @@ def real_reference(model: str, seed: int) -> list[Point]:
     """The reference protocol for real: a plain Optuna loop on the same data and space (weights not seeded)."""
     import keras
 
-    from engine.data import load_dataset
-    from engine.models import BUILDERS
+    from engine.keras import load_dataset
+    from engine.keras.builders import BUILDERS
+    from engine.keras.training import EVAL_BATCH, PreparedData
     from engine.space import fixed_params, suggest
-    from engine.training import EVAL_BATCH, PreparedData
 
     setting = SETTINGS[model]
     data = PreparedData.from_dataset(load_dataset(setting["dataset"], setting["subset"]))

@@ -23,6 +23,7 @@ from engine import (
     BestChanged,
     EpochEnded,
     ImportancesUpdated,
+    StopReason,
     StudyConfig,
     StudyFinished,
     StudyStarted,
@@ -77,7 +78,7 @@ class StreamingRunner:
             if number % 25 == 0:
                 emit(ImportancesUpdated({name: 1 / (i + 1) for i, name in enumerate(PARAMS)}))
             self.emitted += 1
-        finished = StudyFinished("stream done", True, self.n_trials, 0, 0)
+        finished = StudyFinished(StopReason.FINISHED, True, self.n_trials, 0, 0, "stream done")
         emit(finished)
         return finished
 

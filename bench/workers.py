@@ -29,8 +29,10 @@ import optuna  # noqa: E402
 from fakes import FakeTrainer, fake_config  # noqa: E402
 
 from engine import StudyRunner  # noqa: E402
-from engine.follower import StudyFollower  # noqa: E402
-from engine.storage import open_storage  # noqa: E402
+from engine.store import (
+    StudyFollower,  # noqa: E402
+    open_storage,  # noqa: E402
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

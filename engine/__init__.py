@@ -1,4 +1,9 @@
-"""tunedeck's study engine: config, data, models, the Optuna runner, watcher and report. No UI imports."""
+"""tunedeck's study engine: config, data, models, the Optuna runner, watcher and report. No UI imports.
+
+The packages, as the data flows: `study` (what a study is) -> `run` (runner, pool, watcher) -> `store` (the
+storage every worker shares) -> `report`; beside them `contract` (events, sources, stopping, the objective),
+`space` (parameters), `models`, `data` and `keras` (the only package that imports TensorFlow, lazily).
+"""
 
 import os
 
@@ -9,25 +14,33 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from engine.signals import interrupts_held  # noqa: E402
 
 with interrupts_held():  # NumPy, SQLAlchemy and Optuna import C extensions: Ctrl-C waits until they are done
-    from engine.config import ParamSpec, StudyConfig, dump_config, load_config, save_config, validate
-    from engine.errors import ConfigError, DatasetError, StorageError, TrialFailed, UserError
-    from engine.events import (
+    from engine.contract import (
         BestChanged,
+        Cause,
         EngineError,
         EpochEnded,
         ImportancesUpdated,
+        Objective,
+        RetrainEpoch,
+        RetrainFinished,
+        Scope,
+        Source,
+        StopReason,
+        StopRequest,
         StudyFinished,
         StudyStarted,
         TrialFinished,
         TrialStarted,
     )
-    from engine.pool import WorkerPool
-    from engine.runner import StudyRunner
-    from engine.watcher import StudyWatcher
+    from engine.errors import ConfigError, DatasetError, StorageError, TrialFailed, TrialStopped, UserError
+    from engine.run import StudyRunner, StudyWatcher, WorkerPool
+    from engine.space import ParamSpec
+    from engine.study import StudyConfig, dump_config, load_config, save_config, validate
 
 __all__ = [
-    "BestChanged", "ConfigError", "DatasetError", "EngineError", "EpochEnded", "ImportancesUpdated",
-    "ParamSpec", "StorageError", "StudyConfig", "StudyFinished", "StudyRunner", "StudyStarted", "StudyWatcher",
-    "TrialFailed", "TrialFinished", "TrialStarted", "UserError", "WorkerPool", "dump_config", "load_config",
+    "BestChanged", "Cause", "ConfigError", "DatasetError", "EngineError", "EpochEnded", "ImportancesUpdated",
+    "Objective", "ParamSpec", "RetrainEpoch", "RetrainFinished", "Scope", "Source", "StopReason", "StopRequest",
+    "StorageError", "StudyConfig", "StudyFinished", "StudyRunner", "StudyStarted", "StudyWatcher", "TrialFailed",
+    "TrialFinished", "TrialStarted", "TrialStopped", "UserError", "WorkerPool", "dump_config", "load_config",
     "save_config", "validate",
 ]

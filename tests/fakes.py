@@ -12,8 +12,8 @@ import time
 import optuna
 
 from engine import EpochEnded, ParamSpec, StudyConfig
+from engine.contract import DataInfo, TrialResult
 from engine.errors import TrialStopped
-from engine.trainer import DataInfo, TrialResult
 
 
 def score(params: dict) -> float:

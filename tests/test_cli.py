@@ -56,7 +56,7 @@ def test_init_config_then_run_and_export(tmp_path, monkeypatch, capsys):
 
 def test_failed_study_exits_1(tmp_path, monkeypatch, capsys):
     """Every trial fails in Keras (here: a broken fit): three in a row end the study with status 1."""
-    from engine import training
+    from engine.keras import training
 
     def broken_fit(*args, **kwargs):
         raise ValueError("Input 0 of layer is incompatible")

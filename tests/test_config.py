@@ -3,7 +3,7 @@
 import pytest
 
 from engine import ConfigError, StudyConfig, dump_config, load_config, save_config
-from engine.config import config_from_dict
+from engine.study import config_from_dict
 
 
 def test_defaults_are_the_seed_spaces():
@@ -100,7 +100,7 @@ def test_bad_files(tmp_path):
 def test_the_asha_pruner_is_optunas_successive_halving():
     import optuna
 
-    from engine.sampling import make_pruner
+    from engine.run import make_pruner
 
     assert isinstance(make_pruner(StudyConfig(pruner="asha")), optuna.pruners.SuccessiveHalvingPruner)
     assert isinstance(make_pruner(StudyConfig()), optuna.pruners.MedianPruner)  # the default

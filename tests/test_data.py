@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from engine import DatasetError
-from engine.data import availability, load_dataset
-from engine.datafiles import IDX_FILES
+from engine.data import IDX_FILES, availability
+from engine.keras import load_dataset
 
 
 def write_idx(path, array, gz=False):
@@ -107,7 +107,7 @@ def test_truncated_and_foreign_files(tmp_path):
 
 def test_offline_download_failure_and_auto_fallback(tmp_path, monkeypatch):
     """When Keras cannot fetch MNIST, `mnist` says where to put the file and `auto` falls back."""
-    from engine import data as data_module
+    from engine.data import datasets as data_module
 
     def offline():
         raise Exception("URL fetch failure on https://example/mnist.npz: None -- [Errno -2] Name or service not known")

@@ -20,11 +20,12 @@ from conftest import Recorder, tiny_config
 from fakes import wait_until
 from optuna.trial import TrialState
 
-from engine import StorageError, StudyRunner, TrialFinished, schema
-from engine import data as data_module
-from engine import storage as storage_module
-from engine.data import load_dataset
+from engine import StorageError, StudyRunner, TrialFinished
+from engine.data import datasets as data_module
 from engine.files import write_text_atomically
+from engine.keras import load_dataset
+from engine.store import opening as storage_module
+from engine.store import schema
 
 
 def cli(*args: str, cwd, **options) -> subprocess.Popen:

@@ -3,7 +3,7 @@
 import keras
 import pytest
 
-from engine.models import build_cnn, build_mlp
+from engine.keras.builders import build_cnn, build_mlp
 
 
 def seed_mlp(layer_num, first_layer_unit):

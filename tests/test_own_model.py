@@ -13,10 +13,11 @@ import pytest
 from conftest import Recorder
 from sklearn.datasets import load_digits, load_wine
 
-from engine import StudyConfig, StudyRunner, TrialFinished, schema
-from engine.config import config_from_dict
-from engine.data import load_dataset
-from engine.training import PreparedData
+from engine import StudyConfig, StudyRunner, TrialFinished
+from engine.keras import load_dataset
+from engine.keras.training import PreparedData
+from engine.store import schema
+from engine.study import config_from_dict
 from tui.cli import main
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -117,7 +118,7 @@ def test_val_loss_is_minimized_end_to_end(tmp_path):
     from engine.report import render_report
 
     text = render_report(stored)
-    assert f"Trial {stored.best_trial.number}: objective" in text
+    assert f"Trial {stored.best_trial.number}: val loss" in text
 
 
 def test_a_changed_model_file_cannot_join_the_study(tmp_path, monkeypatch, capsys):
@@ -182,7 +183,7 @@ def test_the_examples_run(tmp_path, monkeypatch):
 def test_reading_a_study_never_imports_the_model_file_or_tensorflow(tmp_path):
     dataset = save_npz(tmp_path / "digits.npz", (load_digits().images * 15).astype(np.uint8), load_digits().target)
     config, _, _ = study(tmp_path, write(tmp_path, "dense.py", DENSE_MODEL), dataset, n_trials=1)
-    code = ("import sys\nfrom engine.storage import reading_study\nfrom engine.report import render_report\n"
+    code = ("import sys\nfrom engine.store import reading_study\nfrom engine.report import render_report\n"
             f"with reading_study({config.storage_url!r}, 'own') as s: text = render_report(s)\n"
             "print('tensorflow' in sys.modules, any(m.startswith('tunedeck_model') for m in sys.modules), "
             "'Model file `dense.py`' in text)")

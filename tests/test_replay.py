@@ -6,7 +6,7 @@ from pathlib import Path
 from pytest import approx
 
 from engine import StudyConfig
-from engine.config import ParamSpec
+from engine.space import ParamSpec
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
 from replay import (  # noqa: E402

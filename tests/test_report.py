@@ -2,9 +2,9 @@
 
 import re
 
-from engine.device import device_name
+from engine.keras.device import device_name
 from engine.report import render_report, table
-from engine.storage import reading_study
+from engine.store import reading_study
 
 
 def tables(markdown: str) -> list[list[str]]:

@@ -13,19 +13,22 @@ from engine import (
     BestChanged,
     EpochEnded,
     ImportancesUpdated,
+    Objective,
+    StopReason,
+    StopRequest,
     StudyFinished,
     StudyRunner,
     StudyStarted,
     TrialFailed,
     TrialFinished,
     TrialStarted,
-    schema,
 )
-from engine import runner as runner_module
-from engine.device import device_name
+from engine.keras.callbacks import TrialCallback
+from engine.keras.device import device_name
+from engine.keras.errors import describe_error
 from engine.report import render_report
-from engine.storage import open_storage, reading_study
-from engine.training import TrialCallback, describe_error
+from engine.run import runner as runner_module
+from engine.store import open_storage, reading_study, schema
 
 
 def test_event_order_best_importances_and_kept_models(finished_study):
@@ -49,7 +52,7 @@ def test_event_order_best_importances_and_kept_models(finished_study):
     assert [b.value for b in recorder.of(BestChanged)] == sorted(b.value for b in recorder.of(BestChanged))
     importances = recorder.of(ImportancesUpdated)
     assert len(importances) == 2 and set(importances[-1].importances) <= set(started.param_names)
-    assert result == StudyFinished("finished 4 trials", True, 4, 0, 0)
+    assert result == StudyFinished(StopReason.FINISHED, True, 4, 0, 0, "finished 4 trials")
     kept = sorted(p.name for p in (config.run_dir / "models").iterdir())
     top2 = sorted(finished, key=lambda t: t.value, reverse=True)[:2]
     assert kept == sorted(f"trial-{t.number:04d}.keras" for t in top2)
@@ -84,13 +87,13 @@ def test_stop_now_ends_within_one_batch(tmp_path):
     def emit(event):
         recorder(event)
         if isinstance(event, EpochEnded) and event.epoch == 1:
-            runner.stop(now=True)
+            runner.stop(StopRequest(now=True))
 
     runner.emit = emit
     original = TrialCallback.on_train_batch_begin
 
     def counting(self, batch, logs=None):
-        if runner._stop_now.is_set():
+        if runner.latch.now.is_set():
             batches_after_stop.append(batch)
         return original(self, batch, logs)
 
@@ -104,7 +107,7 @@ def test_stop_now_ends_within_one_batch(tmp_path):
     assert (trial.state, trial.epochs_trained) == ("FAIL", 2)
     assert trial.error == "stopped by user at epoch 3"
     assert len(recorder.of(TrialStarted)) == 1
-    assert result.reason == "stopped by user" and result.ok
+    assert (result.reason, result.detail, result.ok) == (StopReason.STOPPED, "stopped by user", True)
 
 
 def test_stop_from_another_thread_after_the_running_trial(tmp_path):
@@ -120,7 +123,8 @@ def test_stop_from_another_thread_after_the_running_trial(tmp_path):
     assert not thread.is_alive()
     finished = recorder.of(TrialFinished)
     assert [t.state for t in finished] == ["COMPLETE"]  # the running trial finished; no new one started
-    assert recorder.of(StudyFinished)[0].reason == "stopped by user"
+    assert (recorder.of(StudyFinished)[0].reason, recorder.of(StudyFinished)[0].text) == (StopReason.STOPPED,
+                                                                                           "stopped by user")
 
 
 def test_three_failures_in_a_row_end_the_study(tmp_path):
@@ -134,7 +138,7 @@ def test_three_failures_in_a_row_end_the_study(tmp_path):
     failed = recorder.of(TrialFinished)
     assert [t.state for t in failed] == ["FAIL"] * 3
     assert all(t.error for t in failed)
-    assert not result.ok and result.reason.startswith("3 trials failed in a row; last error: ")
+    assert not result.ok and result.reason == StopReason.FAILURES and result.text.startswith("3 trials failed in a row; last error: ")
 
 
 def test_nan_loss_and_out_of_memory_are_named():
@@ -183,7 +187,7 @@ def test_resume_keeps_trials_and_retries_a_dead_workers_trial(tmp_path):
     assert retry.system_attrs["failed_trial"] == 2 and retry.params["layer_num"] == trial.params["layer_num"]
     assert (result.n_complete, result.n_failed) == (3, 1)
     again = Recorder()
-    assert StudyRunner(config, emit=again).run().reason.startswith("the study already has 3 finished trials")
+    assert StudyRunner(config, emit=again).run().text.startswith("the study already has 3 finished trials")
     assert not again.of(TrialStarted)
 
 
@@ -220,7 +224,7 @@ def test_seed_protocol_trains_every_epoch(tmp_path):
 def test_mixed_precision_keeps_float32_outputs(tmp_path):
     import keras
 
-    from engine.models import build_cnn
+    from engine.keras.builders import build_cnn
 
     config = tiny_config(tmp_path, model="cnn", n_trials=1, mixed_precision=True)
     recorder = Recorder()
@@ -239,7 +243,7 @@ def test_mixed_precision_keeps_float32_outputs(tmp_path):
 def test_the_learning_rate_is_halved_on_a_plateau_unless_the_model_has_its_own_schedule():
     import keras
 
-    from engine.training import LearningRatePlateau
+    from engine.keras.callbacks import LearningRatePlateau
 
     def model(learning_rate) -> keras.Model:
         built = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
@@ -247,7 +251,7 @@ def test_the_learning_rate_is_halved_on_a_plateau_unless_the_model_has_its_own_s
         return built
 
     plain = model(1e-3)
-    schedule = LearningRatePlateau("val_accuracy", maximize=True, patience=2)
+    schedule = LearningRatePlateau(Objective("val_accuracy"), patience=2)
     schedule.set_model(plain)
     schedule.on_train_begin()
     rates = []
@@ -259,7 +263,7 @@ def test_the_learning_rate_is_halved_on_a_plateau_unless_the_model_has_its_own_s
     assert rates == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4, 2.5e-4])
 
     decaying = model(keras.optimizers.schedules.ExponentialDecay(1e-3, decay_steps=10, decay_rate=0.9))
-    schedule = LearningRatePlateau("val_accuracy", maximize=True, patience=1)
+    schedule = LearningRatePlateau(Objective("val_accuracy"), patience=1)
     schedule.set_model(decaying)
     schedule.on_train_begin()
     for epoch in range(3):

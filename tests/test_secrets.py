@@ -11,8 +11,8 @@ import optuna
 import pytest
 
 from engine import StudyConfig
-from engine.pool import WorkerPool
-from engine.storage import mask_secrets, mask_url
+from engine.run import WorkerPool
+from engine.store import mask_secrets, mask_url
 
 SECRET = "s3cret-Pw"
 
@@ -77,7 +77,7 @@ def test_workers_get_the_url_in_their_environment_not_their_command_line(tmp_pat
         def __init__(self, args, env, **options):
             started.append((args, env))
 
-    monkeypatch.setattr("engine.pool.subprocess.Popen", Popen)
+    monkeypatch.setattr("engine.run.pool.subprocess.Popen", Popen)
     url = f"postgresql://tuner:{SECRET}@db/studies"
     config = StudyConfig(storage=url, out_dir=str(tmp_path), study_name="s", gpus="0,1", workers=3)
     WorkerPool(config, n_workers=config.n_workers, gpus=config.gpu_list).start()

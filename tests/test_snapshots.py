@@ -6,7 +6,8 @@ Update after an intended change of the look with: pytest tests/test_snapshots.py
 import pytest
 from tui_fakes import factory
 
-from engine import StudyConfig, device
+from engine import StudyConfig
+from engine.keras import device
 from tui.app import TunedeckApp
 from tui.screens import run as run_module
 from tui.screens.run import RunScreen

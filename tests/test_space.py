@@ -4,7 +4,7 @@ import optuna
 import pytest
 
 from engine import ParamSpec, StudyConfig
-from engine.sampling import make_sampler
+from engine.run import make_sampler
 from engine.space import fixed_params, suggest
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -8,9 +8,9 @@ import sys
 import optuna
 import pytest
 
-from engine import ConfigError, StorageError, StudyConfig
-from engine.keeper import ModelKeeper
-from engine.storage import check_url, open_storage, with_driver
+from engine import ConfigError, Objective, StorageError, StudyConfig
+from engine.run import ModelKeeper
+from engine.store import check_url, open_storage, with_driver
 
 
 @pytest.mark.parametrize("url", ["sqlite:///runs/study.db", "sqlite:////abs/study.db", "postgresql://u@h/db",
@@ -67,7 +67,7 @@ def test_keep_best_is_study_wide_and_spares_running_trials(tmp_path):
         study.add_trial(optuna.trial.create_trial(value=value))
     running = study.ask()  # another worker's trial, about to save its model
     folder = tmp_path / "models"
-    keeper = ModelKeeper(folder, keep=2)
+    keeper = ModelKeeper(folder, keep=2, goal=Objective("val_accuracy"))
     for number in (0, 1, running.number):
         (folder / f"trial-{number:04d}.keras").parent.mkdir(exist_ok=True)
         (folder / f"trial-{number:04d}.keras").write_text("old")
@@ -82,7 +82,7 @@ def test_a_half_written_model_of_a_dead_process_is_removed(tmp_path):
     import subprocess
     import sys
 
-    from engine.keeper import remove_leftovers
+    from engine.run import remove_leftovers
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     pid = int(dead.stdout)

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import Input, Log, Select
 from tui_fakes import factory
 
-from engine import StudyConfig, StudyRunner
+from engine import StopRequest, StudyConfig, StudyRunner
 from tui.app import TunedeckApp
 from tui.screens.modals import ConfirmScreen, HelpScreen, TrialDetailScreen
 from tui.screens.run import RunScreen
@@ -268,7 +268,7 @@ async def test_resumed_study_counts_replayed_trials_once(tmp_path):
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.query_one(TrialTable).row_count == 2)
         assert "2/5 trials" in str(app.screen.query_one("#status").render())
-        app.screen.runner.stop()
+        app.screen.source.stop(StopRequest())
 
 
 def test_headless_display_counts_replayed_trials_once():

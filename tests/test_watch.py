@@ -9,7 +9,8 @@ from rich.text import Text
 from test_tui import SIZE, wait_for
 from tui_fakes import factory
 
-from engine import StudyConfig, StudyRunner, schema
+from engine import StudyConfig, StudyRunner
+from engine.store import schema
 from tui.app import TunedeckApp
 from tui.screens.modals import ChoiceScreen, ConfirmScreen
 from tui.screens.picker import StudyPickerScreen
@@ -88,10 +89,10 @@ async def test_the_picker_lists_the_storage_s_studies(tmp_path):
 
 @pytest.mark.parametrize("key, expected", [("l", "closed"), ("s", "now")])
 async def test_quitting_an_app_that_started_workers_asks_to_stop_or_leave_them(tmp_path, key, expected):
-    make = factory(hold=True)
+    make = factory(hold=True, owns_workers=True)
     app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=make)
     async with app.run_test(size=SIZE) as pilot:
-        app.push_screen(RunScreen(app.config, make, mode="pool"))
+        app.push_screen(RunScreen(app.config, make))
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "running")
         await pilot.press("q")
         assert isinstance(app.screen, ChoiceScreen)

@@ -18,9 +18,8 @@ from conftest import Recorder
 from fakes import FakeTrainer, fake_config, join, start_workers, wait_until
 from optuna.trial import TrialState
 
-from engine import StudyConfig, StudyRunner, TrialFinished, TrialStarted, schema
-from engine.storage import open_storage
-from engine.workers import process_start
+from engine import StopRequest, StudyConfig, StudyRunner, TrialFinished, TrialStarted
+from engine.store import open_storage, process_start, schema
 from tui.cli import main
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -200,7 +199,7 @@ def test_stopping_a_runner_asks_every_worker_of_the_study(tmp_path):
     thread = threading.Thread(target=runner.run)
     thread.start()
     wait_until(lambda: recorder.of(TrialStarted), 30)
-    runner.stop(now=True)
+    runner.stop(StopRequest(now=True))
     thread.join(30)
     request = optuna.load_study(study_name=config.name, storage=config.storage_url).user_attrs[schema.STOP_REQUEST]
     assert request["now"] is True and request["by"] == runner.worker.id

@@ -1,10 +1,21 @@
-"""A scripted stand-in for StudyRunner: emits given events from the worker thread, obeys stop()."""
+"""A scripted stand-in for a source (a StudyRunner by default): emits given events from the worker thread, obeys
+stop() and close()."""
 
 from __future__ import annotations
 
 import threading
 
-from engine import BestChanged, EpochEnded, ImportancesUpdated, StudyFinished, StudyStarted, TrialFinished, TrialStarted
+from engine import (
+    BestChanged,
+    EpochEnded,
+    ImportancesUpdated,
+    StopReason,
+    StopRequest,
+    StudyFinished,
+    StudyStarted,
+    TrialFinished,
+    TrialStarted,
+)
 
 PARAMS = ("layer_num", "first_layer_unit", "batch_size")
 
@@ -39,18 +50,25 @@ def scripted_study() -> list:
 
 
 class FakeRunner:
-    """Emits `script`; with hold=True it then waits for stop() before finishing."""
+    """Emits `script`; with hold=True it then waits for stop() before finishing. A runner by default; with
+    owns_workers=True it stands for a pool (which trains nothing itself)."""
 
-    def __init__(self, config, emit, script=None, hold: bool = False) -> None:
+    can_retrain = True
+
+    def __init__(self, config, emit, script=None, hold: bool = False, owns_workers: bool = False) -> None:
         self.config = config
         self.emit = emit
         self.script = scripted_study() if script is None else script
         self.hold = hold
+        self.owns_workers = owns_workers
+        self.trains_here = not owns_workers
         self.stopped: str | None = None
+        self.requests: list[StopRequest] = []
         self._stop = threading.Event()
 
-    def stop(self, now: bool = False, everywhere: bool = True) -> None:
-        self.stopped = "now" if now else (self.stopped or "after trial")
+    def stop(self, request: StopRequest) -> None:
+        self.requests.append(request)
+        self.stopped = "now" if request.now else (self.stopped or "after trial")
         self._stop.set()
 
     def close(self) -> None:
@@ -62,7 +80,8 @@ class FakeRunner:
             self.emit(event)
         if self.hold:
             self._stop.wait(20)
-        finished = StudyFinished("stopped by user" if self.stopped else "finished 5 trials", True, 3, 1, 1)
+        finished = (StudyFinished(StopReason.STOPPED, True, 3, 1, 1, "stopped by user") if self.stopped else
+                    StudyFinished(StopReason.FINISHED, True, 3, 1, 1, "finished 5 trials"))
         self.emit(finished)
         return finished
 

@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
 
-from engine import StudyConfig, StudyRunner, StudyWatcher, WorkerPool
+from engine import Cause, Scope, StopRequest, StudyConfig, StudyRunner, StudyWatcher, WorkerPool
 from engine.logs import native_stderr_to
 from tui.screens.modals import HelpScreen, TooSmallScreen
 from tui.screens.picker import StudyPickerScreen
@@ -70,11 +70,11 @@ class TunedeckApp(App):
         screen = next((s for s in self.screen_stack if isinstance(s, RunScreen)), None)
         if screen is None or not screen.running:
             self.exit(return_code=128 + signum)
-        elif screen.mode == "runner":
-            screen.quit_after(lambda: screen.runner.stop(now=True, everywhere=False, cause="signal"),
-                              f"stopping: {signal.Signals(signum).name}")
+        elif screen.source.trains_here:
+            request = StopRequest(now=True, scope=Scope.PROCESS, cause=Cause.SIGNAL)
+            screen.quit_after(lambda: screen.source.stop(request), f"stopping: {signal.Signals(signum).name}")
         else:
-            screen.quit_after(screen.runner.close, f"closing the view: {signal.Signals(signum).name}")
+            screen.quit_after(screen.source.close, f"closing the view: {signal.Signals(signum).name}")
 
     async def on_load(self) -> None:
         loop = asyncio.get_running_loop()
@@ -107,7 +107,7 @@ class TunedeckApp(App):
             def pool(config: StudyConfig, emit: Callable) -> WorkerPool:
                 return WorkerPool(config, emit, config.n_workers, config.gpu_list, detach=True)
 
-            self.switch_screen(RunScreen(config, pool, mode="pool"))
+            self.switch_screen(RunScreen(config, pool))
         else:
             self.switch_screen(RunScreen(config, self.runner_factory))
 
@@ -118,7 +118,7 @@ class TunedeckApp(App):
         def watcher(config: StudyConfig, emit: Callable) -> StudyWatcher:
             return StudyWatcher(storage_url, study_name, emit)
 
-        screen = RunScreen(config, watcher, mode="watch")
+        screen = RunScreen(config, watcher)
         self.switch_screen(screen) if len(self.screen_stack) > 1 else self.push_screen(screen)
 
     def screen_bindings(self, screen: Screen) -> list[tuple[str, Binding, DOMNode]]:

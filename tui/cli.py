@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, NoReturn
 
-from engine.config import PRUNERS
+from engine.study import PRUNERS
 
 COMMANDS = ("run", "watch", "stop", "export", "retrain", "init-config")
 # flag dest -> StudyConfig field
@@ -117,7 +117,7 @@ def parse_fix(item: str) -> tuple[str, Any]:
 
 def build_config(args: argparse.Namespace):
     """The config file (if any) with the flags laid over it, validated."""
-    from engine.config import config_from_dict, read_toml
+    from engine.study import config_from_dict, read_toml
 
     data: dict[str, Any] = read_toml(args.config) if args.config else {}
     base = Path(args.config).absolute().parent if args.config else None  # a model file in it is relative to it
@@ -160,7 +160,7 @@ def _main(argv: list[str]) -> int:
         argv.insert(0, "app")
     args = build_parser().parse_args(argv)
     from engine import UserError
-    from engine.storage import mask_secrets
+    from engine.store import mask_secrets
 
     try:
         return COMMAND_FUNCS[args.command](args)
@@ -172,7 +172,7 @@ def _main(argv: list[str]) -> int:
 def storage_of(args: argparse.Namespace) -> str:
     """--storage, else the environment's; a command that reads a stored study needs one."""
     from engine import ConfigError
-    from engine.storage import check_url, url_from_env
+    from engine.store import check_url, url_from_env
 
     url = args.storage or url_from_env()
     if not url:
@@ -201,7 +201,7 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from engine.storage import check_study
+    from engine.store import check_study
     from tui.app import run_app
 
     url = storage_of(args)
@@ -210,7 +210,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from engine.control import stop_study
+    from engine.store import stop_study
 
     running = stop_study(storage_of(args), args.study_name, args.now, f"tunedeck stop on {platform.node()}")
     when = "at their next batch" if args.now else "after their running trial"
@@ -221,7 +221,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from engine.report import render_report, write_report
-    from engine.storage import reading_study
+    from engine.store import reading_study
 
     with reading_study(storage_of(args), args.study_name) as study:
         if not args.output:
@@ -238,7 +238,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_init_config(args: argparse.Namespace) -> int:
     from engine import ConfigError, save_config
-    from engine.config import config_from_dict
+    from engine.study import config_from_dict
 
     path = Path(args.path)
     if path.exists() and not args.force:

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from engine import ConfigError, ParamSpec, StudyConfig
-from engine.config import config_from_dict, shown
+from engine.errors import shown
+from engine.study import config_from_dict
 
 MAX_ERRORS = 30
 # form fields holding numbers: field -> int or float

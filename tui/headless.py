@@ -27,8 +27,12 @@ from rich.table import Table
 
 from engine import (
     BestChanged,
+    Cause,
     EngineError,
     EpochEnded,
+    RetrainEpoch,
+    Scope,
+    StopRequest,
     StudyConfig,
     StudyFinished,
     StudyRunner,
@@ -39,7 +43,8 @@ from engine import (
     WorkerPool,
 )
 from engine.logs import native_stderr_to
-from engine.report import number_text
+from engine.report import export_report, number_text
+from engine.signals import SignalRelay
 from tui.formatting import state_markup
 
 LAST_TRIALS = 6
@@ -101,7 +106,7 @@ class RunDisplay:
                 self.best = event
             case StudyFinished():
                 self.running.clear()
-                self.messages.append(escape(f"done: {event.reason}"))
+                self.messages.append(escape(f"done: {event.text}"))
             case EngineError():
                 pass  # raised to the CLI, which prints it once on stderr
 
@@ -168,8 +173,6 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 def run_headless(config: StudyConfig, export: str | None, plots: bool = True, bell: bool = False) -> int:
     """Run the study (in this process, or in worker processes: config.workers, config.gpus); write the
     summary; exit 0 when done, 1 on a study error, 128 + N when signal N (SIGTERM, SIGHUP) stopped it."""
-    from engine.report import export_report
-
     console = Console(file=QuietWhenClosed(sys.stdout))
     errors = Console(stderr=True)
     display = RunDisplay(console if bell else None)
@@ -180,27 +183,30 @@ def run_headless(config: StudyConfig, export: str | None, plots: bool = True, be
     interrupts = 0
     stopped_by: signal.Signals | None = None
 
-    def on_interrupt(signum: int, frame) -> None:
-        nonlocal interrupts
+    def before_start(signum: int) -> None:
+        """In the handler itself: with nothing to save yet, end at once (no lock, no I/O here)."""
         if display.started is None:
-            raise KeyboardInterrupt  # nothing to save yet: stop at once (the CLI says so, status 130)
-        interrupts += 1
-        source.stop(now=interrupts > 1, everywhere=False)  # this process's workers; others go on
-        display.note("stopping now" if interrupts > 1 else
-                     "stopping after the running trial (Ctrl-C again to stop now)")
+            raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
 
-    def on_stop_signal(signum: int, frame) -> None:
-        nonlocal stopped_by
-        stopped_by = signal.Signals(signum)
+    def on_signal(signum: int) -> None:
+        """On the relay's thread, where a stop and the display's lock are safe: this process's training or
+        workers stop; other workers of the study go on."""
+        nonlocal interrupts, stopped_by
         if display.started is None:
-            raise SystemExit(128 + signum)
-        source.stop(now=True, everywhere=False, cause="signal")
+            return  # the handler ended the run
+        if signum == signal.SIGINT:
+            interrupts += 1
+            source.stop(StopRequest(now=interrupts > 1, scope=Scope.PROCESS))
+            display.note("stopping now" if interrupts > 1 else
+                         "stopping after the running trial (Ctrl-C again to stop now)")
+            return
+        stopped_by = signal.Signals(signum)
+        source.stop(StopRequest(now=True, scope=Scope.PROCESS, cause=Cause.SIGNAL))
         display.note(f"stopping now: {stopped_by.name}")
 
-    handlers = {signal.SIGINT: on_interrupt, **{signum: on_stop_signal for signum in STOP_SIGNALS}}
-    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
     try:
-        with native_stderr_to(config.run_dir / "tensorflow.log"), Live(display, console=console,
+        with SignalRelay((signal.SIGINT, *STOP_SIGNALS), on_signal, before_start), \
+                native_stderr_to(config.run_dir / "tensorflow.log"), Live(display, console=console,
                                                                          refresh_per_second=4):
             finished = source.run()
     except UserError:
@@ -208,9 +214,6 @@ def run_headless(config: StudyConfig, export: str | None, plots: bool = True, be
     except Exception as exc:
         errors.print(escape(f"tunedeck: study error: {type(exc).__name__}: {exc} (log: {config.run_dir})"))
         return 1
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
     if not console.is_terminal:
         console.line()  # Live leaves its last frame without a newline when not on a terminal
     try:
@@ -220,7 +223,7 @@ def run_headless(config: StudyConfig, export: str | None, plots: bool = True, be
         errors.print(escape(f"tunedeck: error: cannot write the summary: {exc.strerror or exc} (the study is kept: "
                             f"tunedeck export writes it again)"))
         return 1
-    console.print(escape(f"{finished.reason}: {finished.n_complete} complete, {finished.n_pruned} pruned, "
+    console.print(escape(f"{finished.text}: {finished.n_complete} complete, {finished.n_pruned} pruned, "
                          f"{finished.n_failed} failed"))
     console.print(escape("summary: " + ", ".join(map(str, summaries))))
     if stopped_by is not None:
@@ -232,8 +235,7 @@ def run_headless(config: StudyConfig, export: str | None, plots: bool = True, be
 def run_retrain(storage_url: str, study_name: str, trial: int | None, out_dir: str | None) -> int:
     """`tunedeck retrain`: a progress bar of the epochs; Ctrl-C stops at the next batch and writes nothing."""
     from engine.errors import TrialStopped
-    from engine.events import RetrainEpoch
-    from engine.retrain import Retrainer
+    from engine.keras import Retrainer
 
     console = Console(file=QuietWhenClosed(sys.stdout))
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -247,16 +249,13 @@ def run_retrain(storage_url: str, study_name: str, trial: int | None, out_dir: s
                                                f"{event.accuracy:.4f}"))
 
     retrainer = Retrainer(storage_url, study_name, trial, out_dir, emit=show)
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: retrainer.stop())
     native_log = Path(out_dir or Path("runs") / study_name) / "tensorflow.log"  # kept if that folder exists
     try:
-        with native_stderr_to(native_log), progress:
+        with SignalRelay((signal.SIGINT,), lambda signum: retrainer.stop()), native_stderr_to(native_log), progress:
             finished = retrainer.run()
     except TrialStopped as exc:
         Console(stderr=True).print(escape(f"tunedeck: {exc}"))
         return 130
-    finally:
-        signal.signal(signal.SIGINT, previous)
     own = number_text(finished.trial_test_accuracy)
     console.print(escape(f"trial {finished.trial} retrained on all training data for {finished.epochs} epochs: test "
                          f"accuracy {finished.test_accuracy:.4f} (the trial's own: {own})"))

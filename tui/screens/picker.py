@@ -9,7 +9,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from engine.report import number_text
-from engine.storage import mask_url
+from engine.store import mask_url
 
 
 class StudyPickerScreen(Screen):
@@ -42,7 +42,7 @@ class StudyPickerScreen(Screen):
     @work(thread=True, exclusive=True, group="studies", exit_on_error=False)
     def load_studies(self) -> None:
         """Read the studies off the UI thread."""
-        from engine.catalog import list_studies
+        from engine.store import list_studies
 
         try:
             rows = list_studies(self.storage_url)

@@ -1,8 +1,8 @@
 """The run screen: an event source in a thread worker, events streamed into the table, panel and charts.
 
 The source is a StudyRunner (this process trains), a WorkerPool (worker processes this app started) or a
-StudyWatcher (a study run elsewhere): all emit the same events for the whole study, and implement
-run() / stop(now, everywhere) / close()."""
+StudyWatcher (a study run elsewhere): all emit the same events for the whole study and implement the source
+protocol (engine.Source); the screen asks what a source can do, never which one it is."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import logging
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -26,13 +25,18 @@ from engine import (
     EngineError,
     EpochEnded,
     ImportancesUpdated,
+    RetrainEpoch,
+    RetrainFinished,
+    Scope,
+    Source,
+    StopRequest,
     StudyConfig,
     StudyFinished,
     StudyStarted,
     TrialFinished,
     TrialStarted,
 )
-from engine.events import RetrainEpoch, RetrainFinished
+from engine.report import clock_text
 from tui.messages import EngineEvent
 from tui.screens.modals import ChoiceScreen, ConfirmScreen
 from tui.screens.run_layout import LAYOUT_BINDINGS, ZoomableLayout
@@ -43,20 +47,13 @@ from tui.widgets.trial_table import TrialTable
 
 log = logging.getLogger("tunedeck.ui")
 FLUSH_SECONDS = 0.25  # table rows, log lines, charts and the status line are applied on this timer
-SourceFactory = Callable[..., Any]  # (config, emit=...) -> an event source
+SourceFactory = Callable[..., Source]  # (config, emit=...) -> an event source
+STOP_HERE_NOW = StopRequest(now=True, scope=Scope.PROCESS)  # this process's training or workers, at the next batch
 
 
 def wall_clock() -> str:
     """The time of day shown in front of log lines."""
     return time.strftime("%H:%M:%S")
-
-
-def clock_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 class RunScreen(TrialActions, ZoomableLayout, Screen):
@@ -74,11 +71,10 @@ class RunScreen(TrialActions, ZoomableLayout, Screen):
     state: reactive[str] = reactive("starting")
     clock = staticmethod(time.monotonic)  # elapsed-time source (tests pin it)
 
-    def __init__(self, config: StudyConfig, source_factory: SourceFactory, mode: str = "runner") -> None:
+    def __init__(self, config: StudyConfig, source_factory: SourceFactory) -> None:
         super().__init__()
         self.config = config
-        self.mode = mode  # "runner": trains here; "pool": worker processes started here; "watch": a view only
-        self.runner = source_factory(config, emit=lambda event: self.post_message(EngineEvent(event)))
+        self.source: Source = source_factory(config, emit=lambda event: self.post_message(EngineEvent(event)))
         self.started: StudyStarted | None = None
         self.trials: dict[int, TrialFinished] = {}
         self.running_trials: set[int] = set()
@@ -113,7 +109,7 @@ class RunScreen(TrialActions, ZoomableLayout, Screen):
     @work(thread=True, exclusive=True, group="study", exit_on_error=False)
     def run_engine(self) -> StudyFinished:
         """The engine thread: runs the whole study; events come back through post_message."""
-        return self.runner.run()
+        return self.source.run()
 
     # --- engine events ---------------------------------------------------------------
     def write_log(self, line: str, level: int = logging.INFO) -> None:
@@ -168,9 +164,9 @@ class RunScreen(TrialActions, ZoomableLayout, Screen):
             case StudyFinished():
                 self.end_time = self.clock()
                 self.state = "finished" if event.ok else "error"
-                self.write_log(f"study ended: {event.reason} ({event.n_complete} complete, {event.n_pruned} "
+                self.write_log(f"study ended: {event.text} ({event.n_complete} complete, {event.n_pruned} "
                                f"pruned, {event.n_failed} failed)", logging.INFO if event.ok else logging.ERROR)
-                self.notify(event.reason, title="Study ended", severity="information" if event.ok else "error")
+                self.notify(event.text, title="Study ended", severity="information" if event.ok else "error")
                 self.flush()
             case EngineError():
                 self.write_log(f"error: {event.message}", logging.ERROR)
@@ -192,7 +188,7 @@ class RunScreen(TrialActions, ZoomableLayout, Screen):
     def on_trial_finished(self, event: TrialFinished) -> None:
         self.trials[event.number] = event
         self.running_trials.discard(event.number)
-        if event.state == "FAIL" and not event.error.startswith(("stopped by", "not run")):
+        if event.broken:
             self.alert(f"trial {event.number} failed: {event.error}", "warning")
         self.query_one(TrialTable).push(event)
         self.query_one(HistoryPlot).add(event.number, event.state, event.value)
@@ -255,7 +251,7 @@ class RunScreen(TrialActions, ZoomableLayout, Screen):
     def action_stop(self) -> None:
         """Ask every worker of the study to stop after its trial."""
         if self.running:
-            self.runner.stop()
+            self.source.stop(StopRequest())
             self.state = "stopping"
             self.write_log("asked every worker to stop after its running trial")
 
@@ -265,7 +261,7 @@ class RunScreen(TrialActions, ZoomableLayout, Screen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.runner.stop(now=True)
+                self.source.stop(StopRequest(now=True))
                 self.state = "stopping"
                 self.write_log("asked every worker to stop now")
 
@@ -300,28 +296,26 @@ class RunScreen(TrialActions, ZoomableLayout, Screen):
         if not self.running:
             self.app.exit()
             return
-        if self.mode == "watch":
-            self.quit_after(self.runner.close, "closing the view; the workers go on")
-            return
-        if self.mode == "pool":
+        source = self.source
+        if source.owns_workers:
             def chosen(choice: str | None) -> None:
                 if choice == "stop":
-                    self.quit_after(lambda: self.runner.stop(now=True, everywhere=False), "stopping the workers")
+                    self.quit_after(lambda: source.stop(STOP_HERE_NOW), "stopping the workers")
                 elif choice == "leave":
-                    self.quit_after(self.runner.close, "leaving the workers running; `tunedeck watch` "
-                                                       "shows them again")
+                    self.quit_after(source.close, "leaving the workers running; `tunedeck watch` shows them again")
 
             self.app.push_screen(ChoiceScreen("Quit: stop this app's workers, or leave them running?",
                                               [("s", "Stop them", "stop"), ("l", "Leave them running", "leave")]),
                                  chosen)
-            return
+        elif source.trains_here:
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.quit_after(lambda: source.stop(STOP_HERE_NOW),
+                                    "quitting: stopping the engine; the study stays resumable")
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.quit_after(lambda: self.runner.stop(now=True, everywhere=False),
-                                "quitting: stopping the engine; the study stays resumable")
-
-        self.app.push_screen(ConfirmScreen("Quit? The running trial stops; the study can be resumed."), answered)
+            self.app.push_screen(ConfirmScreen("Quit? The running trial stops; the study can be resumed."), answered)
+        else:
+            self.quit_after(source.close, "closing the view; the workers go on")
 
     def quit_after(self, action: Callable[[], None], message: str) -> None:
         """Run `action`, then exit once the engine thread has ended."""

@@ -54,4 +54,5 @@ class ZoomableLayout:
         """Cycling charts only matters when one chart is shown; a watching view has no setup to go back to."""
         if action == "cycle_chart":
             return self.has_class("-compact") and self.maximized is None
-        return not (action == "back_to_setup" and self.mode == "watch")
+        started_here = self.source.trains_here or self.source.owns_workers  # a view only has no setup to go back to
+        return not (action == "back_to_setup" and not started_here)

@@ -13,12 +13,11 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
 
 from engine import ConfigError, StudyConfig, dump_config, load_config
-from engine.config import FIELD_HELP, OBJECTIVES, PRUNERS, SAMPLERS
 from engine.data import BUILTIN, availability
 from engine.files import write_text_atomically
-from engine.space import default_space
-from engine.specs import BUILTIN_SPECS, is_model_file
-from engine.storage import mask_url, url_from_env
+from engine.models import BUILTIN_SPECS, is_model_file, spec_for
+from engine.store import mask_url, url_from_env
+from engine.study import FIELD_HELP, OBJECTIVES, PRUNERS, SAMPLERS
 from tui.form import check_form
 from tui.guard import guarded
 from tui.screens.modals import ConfirmScreen
@@ -152,7 +151,7 @@ class SetupScreen(Screen):
     @work(thread=True, group="gpus", exit_on_error=False)
     def find_gpus(self) -> None:
         """List the GPUs (nvidia-smi, off the UI thread) under the Workers fields."""
-        from engine.device import cpu_cores, detect_gpus
+        from engine.keras import cpu_cores, detect_gpus
 
         gpus = detect_gpus()
         note = (f"GPUs: {'; '.join(gpus)}. One worker per GPU: put their indexes in GPUs." if gpus else
@@ -171,7 +170,6 @@ class SetupScreen(Screen):
     def load_model_file(self, path: str) -> None:
         """Import a model file off the UI thread (it imports Keras, and runs the user's code), then show its
         SPACE as the search space."""
-        from engine.specs import spec_for
 
         try:
             space = spec_for(path).default_space()
@@ -252,7 +250,7 @@ class SetupScreen(Screen):
             model = self.model_choice()
             if model in BUILTIN_SPECS and model != self.config.model:
                 self.config = StudyConfig(model=model)
-                await self.replace_space(default_space(model))
+                await self.replace_space(spec_for(model).default_space())
             elif is_model_file(model):
                 self.load_model_file(model)
         if event.select.id == "dataset":
@@ -281,9 +279,9 @@ class SetupScreen(Screen):
     async def action_defaults(self) -> None:
         model = self.model_choice()
         if model in BUILTIN_SPECS:
-            await self.replace_space(default_space(model))
+            await self.replace_space(spec_for(model).default_space())
         elif is_model_file(model) and self.model_state == (model, ""):
-            await self.replace_space(default_space(model))  # loaded already: the cached spec
+            await self.replace_space(spec_for(model).default_space())  # loaded already: the cached spec
         self.validate()
 
     @guarded

@@ -44,7 +44,9 @@ class TrialActions:
         """Train trial `number` once more on all the training data (final.keras, final.md), in an engine thread,
         its epochs streamed into the curves; only while no study runs in this app (one training per process)."""
         trial = self.trials.get(number)
-        if self.running and self.mode == "runner":
+        if not self.source.can_retrain:
+            self.notify("This study's trials cannot be retrained here", severity="warning")
+        elif self.running and self.source.trains_here:
             self.notify("A study trains in this app: retrain when it has ended", severity="warning")
         elif trial is None or trial.state != "COMPLETE":
             self.notify(f"Trial {number} is not complete: only a complete trial is retrained", severity="warning")
@@ -54,7 +56,7 @@ class TrialActions:
 
     @work(thread=True, exclusive=True, group="retrain", exit_on_error=False)
     def run_retrain(self, number: int) -> None:
-        from engine.retrain import Retrainer
+        from engine.keras import Retrainer
 
         emit = lambda event: self.post_message(EngineEvent(event))  # noqa: E731
         Retrainer(self.config.storage_url, self.config.name, number, str(self.config.run_dir), emit=emit).run()
@@ -62,7 +64,7 @@ class TrialActions:
     @work(thread=True, group="requeue", exit_on_error=False)
     def run_again(self, number: int) -> None:
         """Queue trial `number`'s parameters again (off the UI thread: it writes to the storage)."""
-        from engine.control import run_again
+        from engine.store import run_again
 
         run_again(self.config.storage_url, self.config.name, number)
         later = "the next trial runs them" if self.running else "they run when the study resumes with room left"

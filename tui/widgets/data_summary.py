@@ -27,7 +27,7 @@ class DataSummary(Static):
 
     @work(thread=True, exclusive=True, group="data", exit_on_error=False)
     def load(self, dataset: str, subset: int) -> None:
-        from engine.data import load_dataset
+        from engine.keras import load_dataset
 
         try:
             info = load_dataset(dataset, subset).describe()

@@ -9,7 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from engine import ParamSpec
-from engine.config import KINDS
+from engine.space import KINDS
 from tui.form import spec_fields
 
 NUMBER = r"[-+0-9.eE]*"

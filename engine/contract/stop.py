@@ -1,0 +1,116 @@
+"""Stopping: one StopRequest type, merged behind one lock, and the StopReason a study ended with.
+
+A request says when (after the running trial, or now: at the next batch), how far (this process, or the whole
+study through its storage) and why. Requests only escalate: after-trial -> now, process -> study. Nothing here
+may be called from a signal handler (the latch takes a lock): handlers record the signal and return.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from dataclasses import dataclass
+
+
+class Scope(enum.IntEnum):
+    """How far a stop reaches; a larger scope includes the smaller."""
+
+    PROCESS = 0  # this process: its training, or the workers it started
+    STUDY = 1  # every worker of the study, through the storage
+
+
+class Cause(enum.StrEnum):
+    """Why a stop was asked. Its value is what a stopped trial records as `stopped_by`."""
+
+    USER = "user"
+    SIGNAL = "signal"
+    BUDGET = "budget"  # not needed: other workers' trials already make the study's n_trials
+    ERROR = "error"
+    TIMEOUT = "timeout"
+
+
+class StopReason(enum.StrEnum):
+    """Why a source's run ended (StudyFinished.reason); the event's `detail` says it in words."""
+
+    FINISHED = "finished"  # the study has its n_trials finished trials
+    STOPPED = "stopped"  # a stop request: a person, a signal
+    TIMEOUT = "timeout"
+    FAILURES = "failures"  # trials failed in a row
+    WORKERS_EXITED = "workers_exited"  # the workers left before the study's end
+    CLOSED = "closed"  # this view was closed; the study goes on
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    """Stop after the running trial (now=False) or at the next batch, in this process or the whole study."""
+
+    now: bool = False
+    scope: Scope = Scope.STUDY
+    cause: Cause = Cause.USER
+    by: str = ""  # who asked, when known: a worker id, "a view on HOST"
+
+    def merged(self, later: StopRequest) -> StopRequest:
+        """This request with a later one: the stronger of each part. The cause goes with the request that made it
+        stop now (a SIGTERM after an `s` is a stop by signal; a later `s` never makes it one by user)."""
+        escalates = later.now and not self.now
+        return StopRequest(self.now or later.now, max(self.scope, later.scope),
+                           later.cause if escalates else self.cause, later.by if escalates else self.by or later.by)
+
+    def text(self) -> str:
+        """"stopped by signal", "stopped by host:42/cpu"."""
+        return f"stopped by {self.by or self.cause.value}"
+
+
+class StopLatch:
+    """The stop requests a source received, merged behind one lock and readable from any thread (never from a
+    signal handler). `after_trial` and `now` are Events that training loops wait on or check between batches."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._request: StopRequest | None = None
+        self._written: StopRequest | None = None  # the study-wide part already written to the storage
+        self.after_trial = threading.Event()
+        self.now = threading.Event()
+        self.changed = threading.Event()  # set on every request: wakes a waiting loop
+
+    @property
+    def request(self) -> StopRequest | None:
+        """The merged request, or None."""
+        with self._lock:
+            return self._request
+
+    def ask(self, request: StopRequest) -> StopRequest:
+        """Record a request; returns the merged one."""
+        with self._lock:
+            self._request = request if self._request is None else self._request.merged(request)
+            merged = self._request
+        self.after_trial.set()
+        if merged.now:
+            self.now.set()
+        self.changed.set()
+        return merged
+
+    def unwritten(self) -> StopRequest | None:
+        """The study-wide request still to write to the storage (new, or escalated to now since it was written)."""
+        with self._lock:
+            request, written = self._request, self._written
+        if request is None or request.scope < Scope.STUDY:
+            return None
+        if written is not None and (written.now or not request.now):
+            return None
+        return request
+
+    def mark_written(self, request: StopRequest) -> None:
+        """`request` is in the storage: every worker will see it."""
+        with self._lock:
+            if self._written is None or request.now:
+                self._written = request
+
+    def seen_in_storage(self, request: StopRequest) -> None:
+        """Another worker's study-wide request, read from the storage: honoured here, not written again."""
+        self.mark_written(request)
+        self.ask(request)
+
+
+
+AFTER_TRIAL = StopRequest()  # the usual request (`s`): every worker of the study, after its running trial

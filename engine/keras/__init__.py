@@ -1,0 +1,27 @@
+"""Keras and TensorFlow: training a trial, the device, retraining a model. The only package that imports them, and
+only when a model is built or trained: importing this package (the app, `watch`, a report) loads neither."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.keras.datasets import load_dataset
+from engine.keras.device import cpu_cores, detect_gpus
+from engine.keras.retrain import Retrainer, best_epochs, chosen_trial
+from engine.keras.saving import save_atomically
+
+if TYPE_CHECKING:
+    from engine.contract import Trainer
+
+
+def keras_trainer() -> Trainer:
+    """The trainer of a study run in this process: TensorFlow is imported now, with Ctrl-C held."""
+    from engine.signals import interrupts_held
+
+    with interrupts_held():
+        from engine.keras.training import KerasTrainer
+    return KerasTrainer()
+
+
+__all__ = ["Retrainer", "best_epochs", "chosen_trial", "cpu_cores", "detect_gpus", "keras_trainer", "load_dataset",
+           "save_atomically"]

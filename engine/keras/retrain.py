@@ -1,0 +1,165 @@
+"""The final model: a study's chosen trial trained once more on all the training data, then a model card.
+
+A trial trained on 90% of the training set (the rest validated it, epoch by epoch). Its final model trains on
+all of it (training + validation) for as many epochs as the trial's best epoch needed, is scored once on the
+test set, and is written as final.keras with final.md beside it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import platform
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from optuna.trial import FrozenTrial, TrialState
+
+from engine.contract import Event, Objective, RetrainEpoch, RetrainFinished, StopRequest
+from engine.errors import ConfigError, StopNow, TrialStopped
+from engine.files import write_text_atomically
+from engine.keras.saving import save_atomically
+from engine.models import spec_for
+from engine.report import number_text, table
+from engine.signals import interrupts_held
+from engine.store import reading_study, schema
+from engine.study import StudyConfig, stored_config
+
+
+def chosen_trial(trials: list[FrozenTrial], number: int | None, goal: Objective) -> FrozenTrial:
+    """Trial `number` (it must be complete), or the study's best."""
+    if number is None:
+        best = goal.best((t for t in trials if t.state == TrialState.COMPLETE), lambda t: t.value)
+        if best is None:
+            raise ConfigError("trial: the study has no complete trial to retrain")
+        return best
+    if not 0 <= number < len(trials):
+        raise ConfigError(f"trial: no trial {number}; the study has trials 0..{len(trials) - 1}")
+    if trials[number].state != TrialState.COMPLETE:
+        raise ConfigError(f"trial: trial {number} is {trials[number].state.name}; only a complete trial is retrained")
+    return trials[number]
+
+
+def best_epochs(trial: FrozenTrial, monitored: Objective) -> int:
+    """How many epochs the trial's best epoch needed (its whole run when it reported no curve); `monitored` is
+    the metric of its curve."""
+    curve = schema.trial_curve(trial)
+    if not curve:
+        return int(trial.params.get("epochs", trial.user_attrs.get(schema.FIXED_PARAMS, {}).get("epochs", 1)))
+    return monitored.best(range(len(curve)), lambda i: curve[i]) + 1
+
+
+class Retrainer:
+    """Retrains one trial, as a source (engine.contract.Source): `run()` blocks (call it from a thread); `stop()`
+    and `close()` end it at the next batch, and then nothing is written."""
+
+    trains_here = True
+    owns_workers = False
+    can_retrain = False
+
+    def __init__(self, storage_url: str, study_name: str, trial: int | None = None, out_dir: str | None = None,
+                 emit: Callable[[Event], None] | None = None) -> None:
+        self.storage_url, self.study_name, self.trial_number = storage_url, study_name, trial
+        self.out_dir = out_dir
+        self.emit = emit or (lambda event: None)
+        self._stop = threading.Event()
+
+    def stop(self, request: StopRequest | None = None) -> None:
+        """Any request stops a retraining at the next batch: it is one training, with nothing to finish."""
+        self._stop.set()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def run(self) -> RetrainFinished:
+        with reading_study(self.storage_url, self.study_name) as study:
+            attrs = study.user_attrs
+            if schema.CONFIG not in attrs:
+                raise ConfigError(f"study-name: {self.study_name!r} is not a tunedeck study (no stored config)")
+            config = stored_config(attrs[schema.CONFIG])
+            trial = chosen_trial(study.get_trials(deepcopy=False), self.trial_number, config.goal)
+        epochs = best_epochs(trial, config.monitored)
+        params = {**trial.user_attrs.get(schema.FIXED_PARAMS, {}), **trial.params, "epochs": epochs}
+        folder = Path(self.out_dir) if self.out_dir else config.run_dir
+        model, test_accuracy, data = self._train(config, trial, params)
+        model_path = folder / "final.keras"
+        save_atomically(model, model_path)
+        card = write_text_atomically(folder / "final.md", model_card(self.study_name, config, trial, params,
+                                                                       test_accuracy, data, attrs))
+        finished = RetrainFinished(trial.number, test_accuracy, trial.user_attrs.get(schema.TEST_ACCURACY), epochs,
+                                   str(model_path), str(card))
+        self.emit(finished)
+        return finished
+
+    def _train(self, config: StudyConfig, trial: FrozenTrial, params: dict[str, Any]):
+        with interrupts_held():  # TensorFlow: imported only when a model is retrained
+            import keras
+
+            from engine.keras.building import build_checked
+            from engine.keras.datasets import load_dataset
+            from engine.keras.training import freeze_imports
+
+        freeze_imports()
+        data = load_dataset(config.dataset, config.subset)
+        x_all = data.x_train if data.x_val is None else np.concatenate([data.x_train, data.x_val])
+        y_all = data.y_train if data.y_val is None else np.concatenate([data.y_train, data.y_val])
+        keras.backend.clear_session(free_memory=False)
+        keras.utils.set_random_seed((config.seed + trial.number) % 2**32)
+        model = build_checked(spec_for(config.model), params, data.input_shape, data.num_classes)
+        curve: list[float] = []
+        retrainer = self
+
+        class Progress(keras.callbacks.Callback):
+            def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+                if retrainer._stop.is_set():
+                    raise StopNow()
+
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                logs = logs or {}
+                curve.append(float(logs.get("accuracy", math.nan)))
+                retrainer.emit(RetrainEpoch(trial.number, epoch, params["epochs"], float(logs.get("loss", math.nan)),
+                                            curve[-1], tuple(curve)))
+
+        try:
+            model.fit(x_all, y_all, batch_size=params["batch_size"], epochs=params["epochs"], verbose=0,
+                      callbacks=[Progress()])
+        except StopNow:
+            raise TrialStopped(f"retraining stopped at epoch {len(curve) + 1}; nothing was written") from None
+        metrics = model.evaluate(data.x_test, data.y_test, batch_size=1024, verbose=0, return_dict=True)
+        return model, float(metrics["accuracy"]), data.describe() | {"n_fit": len(y_all)}
+
+
+def model_card(study_name: str, config: StudyConfig, trial: FrozenTrial, params: dict[str, Any], test_accuracy: float,
+               data: dict[str, Any], attrs: dict[str, Any]) -> str:
+    """final.md: what the final model is, what it was trained on, how it scored, and where it came from."""
+    import keras
+    import tensorflow as tf
+
+    from engine.keras.device import device_name
+
+    model = attrs.get(schema.MODEL, {})
+    model_name = f"model file `{Path(model['path']).name}` (sha256 `{model['sha256']}`)" if model.get("sha256") \
+        else f"the built-in {config.model.upper()}"
+    rows = [["study", study_name], ["from trial", trial.number],
+            ["trial's val accuracy", number_text(trial.user_attrs.get(schema.VAL_ACCURACY))],
+            ["trial's test accuracy (trained on the training part only)",
+             number_text(trial.user_attrs.get(schema.TEST_ACCURACY))],
+            ["final test accuracy (trained on all training data)", number_text(test_accuracy)],
+            ["epochs (the trial's best epoch)", params["epochs"]]]
+    data_rows = [["dataset", data["name"]], ["kind", data["kind"]], ["classes", data["num_classes"]],
+                 ["trained on", f"{data['n_fit']} examples (training + validation)"], ["tested on", data["n_test"]]]
+    env = [["date", datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")],
+           ["python", platform.python_version()], ["tensorflow", tf.__version__], ["keras", keras.__version__],
+           ["device", device_name()], ["host", platform.node()]]
+    return "\n".join([
+        f"# Final model of study `{study_name}`", "",
+        f"`final.keras`: {model_name}, trained once more with trial {trial.number}'s parameters on all the "
+        f"training data. Load it with `keras.models.load_model(\"final.keras\")`; it takes inputs of shape "
+        f"{tuple(data['input_shape'])} and gives {data['num_classes']} class probabilities.", "",
+        "## Result", "", table(["measure", "value"], rows), "",
+        "## Parameters", "", table(["parameter", "value"], [[k, v] for k, v in params.items()]), "",
+        "## Data", "", table(["item", "value"], data_rows), "",
+        "## Versions and device", "", table(["item", "value"], env), ""])

@@ -1,0 +1,34 @@
+"""Numbers, durations and tables as tunedeck shows them: the summary, the model card and the screens alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    """A GitHub Markdown table; pipes in cells are escaped."""
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def number_text(value: Any) -> str:
+    """An accuracy or objective value as shown everywhere: 4 decimals, "-" when missing."""
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def seconds_text(value: float) -> str:
+    minutes, seconds = divmod(value, 60)
+    return f"{int(minutes)}m {seconds:04.1f}s" if minutes else f"{seconds:.1f}s"
+
+
+def clock_text(seconds: float | None) -> str:
+    """A duration as a clock: 1:02:03, "-" when unknown."""
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"

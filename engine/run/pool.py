@@ -1,0 +1,123 @@
+"""WorkerPool: N worker processes on this machine (one per GPU), watched as one study.
+
+TensorFlow trains one model at a time per process, so a machine's GPUs are used by one process each. The
+workers share the study through its storage like any other workers, so workers started by hand, on other
+machines, join the same study; the pool's view (a StudyWatcher) shows all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from engine.contract import AFTER_TRIAL, EngineError, Event, Scope, StopReason, StopRequest, StudyFinished
+from engine.errors import UserError
+from engine.files import write_text_atomically
+from engine.run.watcher import StudyWatcher
+from engine.study import StudyConfig, dump_config
+
+EXIT_WAIT_SECONDS = 30  # after the study ends, how long the workers get to leave before they are left alone
+USER_ERROR = 2  # a worker's exit status for a user's mistake (a dataset that cannot be read...)
+ERROR_PREFIX = "tunedeck worker: error: "
+WORKER_COMMAND = (sys.executable, "-m", "engine.run.worker")  # + the config file
+
+
+class WorkerPool:
+    """Starts `n_workers` worker processes (`python -m engine.run.worker CONFIG`) and follows the study they share,
+    as a source (engine.contract.Source)."""
+
+    trains_here = False
+    owns_workers = True
+    can_retrain = True
+
+    def __init__(self, config: StudyConfig, emit: Callable[[Event], None] | None = None, n_workers: int = 2,
+                 gpus: Sequence[str] = (), poll_seconds: float = 1.0, detach: bool = False,
+                 command: Sequence[str] = WORKER_COMMAND) -> None:
+        self.config = config
+        self.command = list(command)  # the worker program; tests give one with a fake trainer
+        self.emit = emit or (lambda event: None)
+        self.n_workers = n_workers
+        self.gpus = list(gpus)
+        self.poll_seconds = poll_seconds
+        self.detach = detach  # workers in their own session: they outlive this process if it leaves them
+        self.processes: list[subprocess.Popen] = []
+        self.watcher = StudyWatcher(config.storage_url, config.name, self.emit, poll_seconds, alive=self.alive)
+
+    def alive(self) -> bool:
+        return any(process.poll() is None for process in self.processes)
+
+    def log_path(self, index: int) -> Path:
+        return self.config.run_dir / f"worker-{index}.log"
+
+    def start(self) -> None:
+        """Start the workers. The storage URL reaches them in the environment, never on a command line."""
+        run_dir = self.config.make_run_dir()
+        config_path = run_dir / "workers.toml"
+        storage = self.config.storage
+        self.config.storage = ""  # the file holds no URL (and so no password)
+        try:
+            write_text_atomically(config_path, dump_config(self.config))
+        finally:
+            self.config.storage = storage
+        for index in range(self.n_workers):
+            env = {**os.environ, "TUNEDECK_STORAGE": self.config.storage_url}
+            if self.gpus:
+                env["CUDA_VISIBLE_DEVICES"] = self.gpus[index % len(self.gpus)]
+            with open(self.log_path(index), "ab") as log:
+                self.processes.append(subprocess.Popen(
+                    [*self.command, str(config_path)], env=env,
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+
+    def run(self) -> StudyFinished:
+        """Start the workers, follow the study until it ends, then wait for the workers to leave. A worker
+        that stopped on a user's mistake raises it as a UserError (the same one line it printed)."""
+        self.start()
+        try:
+            finished = self.watcher.run()
+        except BaseException:  # Ctrl-C before the study began, a broken storage: the workers must not linger
+            self.stop(StopRequest(now=True, scope=Scope.PROCESS))
+            raise
+        if finished.reason == StopReason.CLOSED:
+            return finished  # the view was closed; the workers go on
+        failures = []
+        for index, process in enumerate(self.processes):
+            try:
+                code = process.wait(EXIT_WAIT_SECONDS)
+            except subprocess.TimeoutExpired:
+                continue
+            if code == USER_ERROR and self.last_line(index).startswith(ERROR_PREFIX):
+                raise UserError(self.last_line(index).removeprefix(ERROR_PREFIX))
+            if code not in (0, 1):
+                failures.append(f"worker {index} exited with status {code}: {self.last_line(index)}")
+        for failure in failures:
+            self.emit(EngineError(failure))
+        if failures and finished.ok:
+            finished = replace(finished, ok=False, detail=f"{finished.text}; {failures[0]}")
+        return finished
+
+    def last_line(self, index: int) -> str:
+        """The last line a worker wrote (its error, when it failed)."""
+        try:
+            lines = self.log_path(index).read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        return lines[-1] if lines else "(no output)"
+
+    def stop(self, request: StopRequest = AFTER_TRIAL) -> None:
+        """The whole study: a request every worker (here or elsewhere) reads from the storage. This process: signal
+        this pool's workers (SIGINT: after the running trial; SIGTERM: now)."""
+        if request.scope == Scope.STUDY:
+            self.watcher.stop(request)
+            return
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM if request.now else signal.SIGINT)
+
+    def close(self) -> None:
+        """Stop watching; the workers go on (started in their own session, they outlive this process)."""
+        self.watcher.close()

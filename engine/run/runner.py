@@ -1,0 +1,289 @@
+"""StudyRunner: one worker of a study, run in the calling thread; emits events for the whole study.
+
+Any number of runners (processes, machines) may share a study through its storage, which is the only thing
+they share: it hands out trial numbers, holds the budget, the stop request and each trial's worker. A runner
+starts a trial only while finished + running < n_trials, and keeps a trial only if fewer than n_trials
+trials that could still finish came before it, so the study ends with exactly n_trials finished trials.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import replace
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from engine.contract import (
+    AFTER_TRIAL,
+    Cause,
+    DataInfo,
+    EngineError,
+    Event,
+    Scope,
+    StopLatch,
+    StopReason,
+    StopRequest,
+    StudyFinished,
+    StudyStarted,
+    Trainer,
+    TrialStarted,
+)
+from engine.errors import TrialFailed, TrialStopped, UserError, first_line
+from engine.keras import keras_trainer
+from engine.logs import log_to_file
+from engine.run.keeper import ModelKeeper, remove_leftovers
+from engine.run.recording import record_study
+from engine.run.sampling import make_pruner, make_sampler
+from engine.space import fixed_params, suggest
+from engine.store import (
+    Counts,
+    StudyFollower,
+    check_storage_files,
+    creating_study,
+    dialect,
+    fail_dead_local_trials,
+    mask_secrets,
+    mask_url,
+    read_stop_request,
+    schema,
+    stop_request_id,
+    this_worker,
+    write_stop_request,
+)
+from engine.study import StudyConfig, check_compatible, validate
+
+log = logging.getLogger("tunedeck")
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+MAX_FAILURES_IN_A_ROW = 3
+
+
+class StudyRunner:
+    """Runs one worker, as a source (engine.contract.Source): `run()` blocks (call it from a thread); `stop()` and
+    `close()` are thread-safe, never to be called from a signal handler."""
+
+    trains_here = True
+    owns_workers = False
+    can_retrain = True
+
+    def __init__(self, config: StudyConfig, emit: Callable[[Event], None] | None = None,
+                 trainer: Trainer | None = None, poll_seconds: float = 2.0) -> None:
+        self.config = validate(config)
+        self.emit = emit or (lambda event: None)
+        self.trainer = trainer
+        self.poll_seconds = poll_seconds  # how often the stop request and other workers' trials are read
+        self.latch = StopLatch()
+        self._ended: tuple[StopReason, str, bool] | None = None  # why this worker leaves, set by its own thread
+        self._failures_in_a_row = 0
+
+    def stop(self, request: StopRequest = AFTER_TRIAL) -> None:
+        """Stop after the running trial (request.now: at the next batch); a study-wide request is written to the
+        storage within poll_seconds, for every worker."""
+        self.latch.ask(request)
+
+    def close(self) -> None:
+        """Stop viewing: a runner trains in this process, so closing it stops this worker now."""
+        self.stop(StopRequest(now=True, scope=Scope.PROCESS))
+
+    def run(self) -> StudyFinished:
+        """Run this worker to the study's end; user errors raise UserError after an EngineError event."""
+        if self.trainer is None:
+            self.trainer = keras_trainer()
+        try:
+            check_storage_files(self.config.storage_url)  # a bad dataset or storage file is refused before
+            info = self.trainer.prepare(self.config)  # anything is created
+            self.worker = this_worker(info.device)
+            with log_to_file(self.config.make_run_dir() / "tunedeck.log") as log_path:
+                try:
+                    config = self.config
+                    with creating_study(config.storage_url, config.name, config.goal.direction, make_sampler(config),
+                                        make_pruner(config), config.heartbeat) as study:
+                        return self._run(study, info, str(log_path))
+                except Exception:
+                    log.exception("engine error")
+                    raise
+        except Exception as exc:
+            text = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+            self.emit(EngineError(mask_secrets(text, self.config.storage_url)))
+            raise
+
+    def _run(self, study: optuna.Study, info: DataInfo, log_path: str) -> StudyFinished:
+        config = self.config
+        changes = check_compatible(study, config, study.user_attrs.get(schema.CONFIG), info.model)
+        record_study(study, config, info, self.worker, changes)
+        self._seen_stop = stop_request_id(study.user_attrs)
+        n_finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+        self.emit(StudyStarted(config.name, mask_url(config.storage_url), info.dataset, info.note, info.n_train,
+                               info.n_test, info.device, config.n_trials, n_finished,
+                               tuple(spec.name for spec in config.trial_space if spec.kind != "fixed"), log_path,
+                               config.objective, config.goal.maximize, info.details.get("num_classes", 0),
+                               tuple(info.details.get("input_shape", ()))))
+        log.info("worker %s joined study %s", self.worker.id, config.name)
+        for leftover in remove_leftovers(config.run_dir / "models"):
+            log.info("removed %s, a model a killed process was writing", leftover.name)
+        if info.note:
+            log.info(info.note)
+        self.follower = StudyFollower(study, self.emit)
+        if self.follower.poll(final=True).finished >= config.n_trials:  # a resumed study's trials, and others'
+            self._end(StopReason.FINISHED, f"the study already has {self.follower.counts.finished} finished trials "
+                                           f"(n_trials = {config.n_trials}); raise n_trials to run more")
+        if dialect(config.storage_url) == "journal":
+            for number in fail_dead_local_trials(study, self.worker.host):
+                log.warning("trial %d was left running by a dead worker on this host: marked FAIL, retried", number)
+        done = threading.Event()
+        poller = threading.Thread(target=self._poll_stop_requests, args=(study, done), daemon=True)
+        poller.start()
+        try:
+            started = time.monotonic()
+            while self._wait_for_slot(study, started):
+                study.optimize(self._objective, n_trials=1, catch=(TrialFailed,), callbacks=[self._after_trial],
+                               gc_after_trial=True, show_progress_bar=False)
+        finally:
+            done.set()
+            poller.join()
+        if self.latch.unwritten():  # asked for just before this worker ended: still tell the others
+            self._sync_stop_requests(study)
+        return self._finish(self.follower.poll(final=True))
+
+    def _end(self, reason: StopReason, detail: str, ok: bool = True) -> None:
+        """Why this worker leaves: the first reason found stays."""
+        if self._ended is None:
+            self._ended = (reason, detail, ok)
+
+    # --- the budget ------------------------------------------------------------------------------
+    def _wait_for_slot(self, study: optuna.Study, started: float) -> bool:
+        """Whether to start another trial; while other workers' trials fill the budget, wait for them (one
+        may fail and free its slot). Records why when the answer is no."""
+        config, waiting = self.config, False
+        while True:
+            counts = self.follower.poll()  # fresh: the moment between this check and the ask is the only race
+            if self._ended or self.latch.request:
+                return False
+            if config.timeout and time.monotonic() - started >= config.timeout:
+                self._end(StopReason.TIMEOUT, f"timeout after {config.timeout:g} s")
+                return False
+            if counts.finished >= config.n_trials:
+                self._end(StopReason.FINISHED, f"finished {config.n_trials} trials")
+                return False
+            if counts.finished + counts.running < config.n_trials:
+                return True
+            if not waiting:
+                waiting = True
+                log.info("waiting: %d running trials of other workers fill the budget", counts.running)
+            self.latch.changed.wait(self.poll_seconds)
+            self.latch.changed.clear()  # a request in between is read by the next pass's check
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)  # other workers' trials whose heartbeat stopped
+
+    def _trials_ahead(self, trial: optuna.Trial) -> int:
+        """Trials numbered before this one that may still finish: if n_trials of them exist, this one is not
+        needed (another worker took the last slot in the same moment)."""
+        trials = trial.study.get_trials(deepcopy=False)
+        return sum(t.state != TrialState.FAIL for t in trials[:trial.number])
+
+    # --- one trial -------------------------------------------------------------------------------
+    def _objective(self, trial: optuna.Trial) -> float:
+        config = self.config
+        trial.set_user_attr(schema.WORKER, self.worker.record())
+        request = self.latch.request
+        if request is not None:
+            raise self._stopped(trial, request.cause, f"stopped by {request.cause.value} before training")
+        if self._trials_ahead(trial) >= config.n_trials:
+            raise self._stopped(trial, Cause.BUDGET, f"not run: other workers' trials already make the study's "
+                                                     f"{config.n_trials}")
+        params = suggest(trial, config.trial_space)
+        fixed = fixed_params(config.trial_space)
+        if fixed:
+            trial.set_user_attr(schema.FIXED_PARAMS, fixed)
+        all_params = {**fixed, **params}
+        self.follower.claim(trial.number)
+        self.emit(TrialStarted(trial.number, params, int(all_params["epochs"]), self.worker.id))
+        try:
+            result = self.trainer.train(trial, all_params, self.emit, self.latch.now)
+        except TrialStopped as exc:
+            request = self.latch.request or StopRequest(now=True)
+            raise self._stopped(trial, request.cause, f"stopped by {request.cause.value} {exc}") from None
+        except TrialFailed as exc:
+            trial.set_user_attr(schema.ERROR, str(exc))
+            log.warning("trial %d failed: %s", trial.number, exc)
+            raise
+        trial.set_user_attr(schema.VAL_ACCURACY, result.val_accuracy)
+        trial.set_user_attr(schema.TEST_ACCURACY, result.test_accuracy)
+        trial.set_user_attr(schema.VAL_LOSS, result.val_loss)
+        value = {"test_accuracy": result.test_accuracy, "val_accuracy": result.val_accuracy,
+                 "val_loss": result.val_loss}[config.objective]
+        if not math.isfinite(value):
+            trial.set_user_attr(schema.ERROR, f"objective {config.objective} is {value}")
+            raise TrialFailed(f"objective {config.objective} is {value}")
+        self._keep_model(trial, value, result.model)
+        return value
+
+    def _stopped(self, trial: optuna.Trial, cause: Cause, error: str) -> TrialFailed:
+        """A trial ended on purpose: FAIL with why, not counted as a failure."""
+        trial.set_user_attr(schema.STOPPED_BY, cause.value)
+        trial.set_user_attr(schema.ERROR, error)
+        log.info("trial %d: %s", trial.number, error)
+        return TrialFailed(error)
+
+    def _keep_model(self, trial: optuna.Trial, value: float, model) -> None:
+        """Save the model if it ranks in the study's best keep_best. Optional: the trial's results are already
+        in the storage, and a model that cannot be written leaves a warning on a trial that still counts."""
+        keeper = ModelKeeper(self.config.run_dir / "models", self.config.keep_best, self.config.goal)
+        try:
+            keeper.offer(trial.study, trial.number, value, model)
+        except Exception as exc:  # a full disk, a read-only folder, a Keras serialisation error
+            warning = f"model not saved: {first_line(exc)}"
+            trial.set_user_attr(schema.MODEL_WARNING, warning)
+            log.warning("trial %d: %s", trial.number, warning)
+
+    def _after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Optuna callback: count failures in a row (the next poll emits the trial)."""
+        if trial.state == TrialState.FAIL and not schema.stopped(trial):
+            self._failures_in_a_row += 1
+            if self._failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+                self._end(StopReason.FAILURES, f"{MAX_FAILURES_IN_A_ROW} trials failed in a row; last error: "
+                                               f"{schema.trial_error(trial)}", ok=False)
+        elif trial.state != TrialState.FAIL:
+            self._failures_in_a_row = 0
+
+    def _finish(self, counts: Counts) -> StudyFinished:
+        request = self.latch.request
+        if self._ended is not None:
+            reason, detail, ok = self._ended
+        elif request is not None:
+            reason, detail, ok = StopReason.STOPPED, request.text(), True
+        else:
+            reason, detail, ok = StopReason.FINISHED, f"finished {self.config.n_trials} trials", True
+        log.info("worker %s left study %s: %s", self.worker.id, self.config.name, detail)
+        event = StudyFinished(reason, ok, counts.complete, counts.pruned, counts.failed, detail)
+        self.emit(event)
+        return event
+
+    # --- stop requests ---------------------------------------------------------------------------
+    def _poll_stop_requests(self, study: optuna.Study, done: threading.Event) -> None:
+        """A side thread: writes this worker's study-wide stop request, and honours any other one made after
+        this worker started, within poll_seconds (even in the middle of a long epoch)."""
+        while True:
+            try:
+                self._sync_stop_requests(study)
+            except Exception as exc:  # a storage hiccup: the next poll tries again
+                log.warning("could not read the stop request: %s", first_line(exc))
+            if done.wait(self.poll_seconds):
+                return
+
+    def _sync_stop_requests(self, study: optuna.Study) -> None:
+        pending = self.latch.unwritten()
+        if pending is not None:
+            self._seen_stop = write_stop_request(study, replace(pending, by=pending.by or self.worker.id))
+            self.latch.mark_written(pending)
+            log.info("asked every worker of the study to stop%s", " now" if pending.now else "")
+        found = read_stop_request(study.user_attrs)
+        if found is not None and found[0] != self._seen_stop:
+            self._seen_stop = found[0]
+            self.latch.seen_in_storage(found[1])

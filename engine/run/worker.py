@@ -1,0 +1,47 @@
+"""One worker process started by a WorkerPool: `python -m engine.run.worker CONFIG.toml`.
+
+The storage URL comes from $TUNEDECK_STORAGE. SIGINT stops after the running trial, a second one (or SIGTERM,
+SIGHUP) at the next batch. Exit status: 0 done, 1 the study ended on errors, 2 a user error (its one line on
+stderr).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+from engine.contract import Cause, Scope, StopRequest
+from engine.errors import UserError
+from engine.run.runner import StudyRunner
+from engine.signals import SignalRelay
+from engine.study import load_config
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def main(argv: list[str]) -> int:
+    try:
+        runner = StudyRunner(load_config(argv[0]), poll_seconds=1.0)
+    except UserError as exc:
+        print(f"tunedeck worker: error: {exc}", file=sys.stderr)
+        return 2
+    interrupts = 0
+
+    def on_signal(signum: int) -> None:  # on the relay's thread, not in the handler
+        nonlocal interrupts
+        interrupts += signum == signal.SIGINT
+        now = signum != signal.SIGINT or interrupts > 1
+        runner.stop(StopRequest(now, Scope.PROCESS, Cause.USER if signum == signal.SIGINT else Cause.SIGNAL))
+
+    try:
+        with SignalRelay(STOP_SIGNALS, on_signal):
+            finished = runner.run()
+    except UserError as exc:
+        print(f"tunedeck worker: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"tunedeck worker: {finished.text}", file=sys.stderr)
+    return 0 if finished.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

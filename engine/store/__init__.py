@@ -1,0 +1,35 @@
+"""The storage, the source of truth every worker and view shares: URLs, the stored schema, stop requests, the
+studies it holds, a study followed as events, and who ran each trial."""
+
+from engine.store import schema
+from engine.store.catalog import StudyRow, list_studies
+from engine.store.control import read_stop_request, run_again, stop_request_id, stop_study, write_stop_request
+from engine.store.follower import Counts, StudyFollower, epochs_of, study_objective, trial_finished_event
+from engine.store.opening import (
+    check_study,
+    close_storage,
+    creating_study,
+    load_study,
+    open_existing_storage,
+    open_storage,
+    reading_study,
+)
+from engine.store.urls import (
+    check_storage_files,
+    check_url,
+    dialect,
+    mask_secrets,
+    mask_url,
+    url_from_env,
+    with_driver,
+)
+from engine.store.workers import WorkerInfo, fail_dead_local_trials, pid_alive, process_start, this_worker
+
+__all__ = [
+    "Counts", "StudyFollower", "StudyRow", "WorkerInfo", "check_storage_files", "check_study", "check_url",
+    "close_storage", "creating_study", "dialect", "epochs_of", "fail_dead_local_trials", "list_studies",
+    "load_study", "mask_secrets", "mask_url", "open_existing_storage", "open_storage", "pid_alive", "process_start",
+    "read_stop_request", "reading_study", "run_again", "schema", "stop_request_id", "stop_study", "study_objective",
+    "write_stop_request",
+    "this_worker", "trial_finished_event", "url_from_env", "with_driver",
+]

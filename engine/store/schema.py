@@ -1,0 +1,71 @@
+"""The storage schema: every user attribute tunedeck writes on a study or a trial, in one place.
+
+The storage is the source of truth shared by every worker and every view, so these keys are the real
+contract between processes (and between versions): read and write them only through these names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from engine.contract import Cause
+
+# --- study attributes ---------------------------------------------------------------------------
+CONFIG = "config"  # the StudyConfig as plain data, recorded when the study is created (storage masked)
+CONFIG_CHANGES = "config_changes"  # [{"at", "by", "changes"}]: compatible changes later runs made to CONFIG
+DATA = "data"  # the dataset: name, kind, input_shape, num_classes, n_train/n_val/n_test, note; with the config
+MODEL = "model"  # {"name", "path", "sha256"}: a model file is recorded by its contents' hash
+PARAM_NAMES = "param_names"  # the searched parameters, in suggest order
+ENVIRONMENT = "environment"  # versions and device of the worker that created the study
+WORKER_ENV_PREFIX = "worker:"  # + worker id: that worker's environment, one entry per worker
+N_TRIALS = "n_trials"  # the study's target of finished trials; a run that raises it updates it
+STOP_REQUEST = "stop_request"  # {"id", "now", "cause", "by", "at"}: every worker stops when it sees a new id
+
+# --- trial attributes ---------------------------------------------------------------------------
+VAL_ACCURACY = "val_accuracy"
+VAL_LOSS = "val_loss"
+TEST_ACCURACY = "test_accuracy"
+EPOCHS_TRAINED = "epochs_trained"
+FIXED_PARAMS = "fixed_params"  # the parameters pinned to one value (not drawn, not in trial.params)
+WORKER = "worker"  # {"id", "host", "pid", "device"} of the worker that ran the trial
+ERROR = "error"  # why a trial failed, one line
+STOPPED_BY = "stopped_by"  # on a FAIL trial that was stopped rather than broken: a Cause's value
+MODEL_WARNING = "model_warning"  # the trial finished but its model file could not be written
+GPU_PEAK_MB = "gpu_peak_mb"
+LEGACY_CURVE = "curve"  # studies written before curves became intermediate values
+
+STOP_CAUSES = tuple(cause.value for cause in Cause)  # stopped by a person, a signal, or not needed any more
+NO_HEARTBEAT = "the worker stopped sending heartbeats (killed, crashed or cut off from the storage)"
+
+
+def trial_error(trial: FrozenTrial) -> str:
+    """Why a trial failed. A FAIL trial without a recorded error was failed by Optuna's heartbeat check."""
+    error = trial.user_attrs.get(ERROR, "")
+    if trial.state == TrialState.FAIL and not error:
+        return NO_HEARTBEAT
+    return error if trial.state == TrialState.FAIL else ""
+
+
+def trial_curve(trial: FrozenTrial) -> tuple[float, ...]:
+    """The per-epoch monitored metric: the trial's intermediate values, in epoch order."""
+    if trial.intermediate_values:
+        return tuple(trial.intermediate_values[step] for step in sorted(trial.intermediate_values))
+    return tuple(trial.user_attrs.get(LEGACY_CURVE, ()))
+
+
+def worker_label(worker: dict[str, Any] | None) -> str:
+    """`host:pid/gpu0` for a worker record; "" when the trial has none."""
+    return worker.get("id", "") if worker else ""
+
+
+def stopped_by(trial: FrozenTrial) -> str:
+    """Why a FAIL trial was stopped on purpose (a Cause's value: it does not count as a failure), or ""."""
+    cause = trial.user_attrs.get(STOPPED_BY, "")
+    return cause if trial.state == TrialState.FAIL and cause in STOP_CAUSES else ""
+
+
+def stopped(trial: FrozenTrial) -> bool:
+    """Whether a FAIL trial was stopped on purpose (it does not count as a failure)."""
+    return bool(stopped_by(trial))

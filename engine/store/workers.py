@@ -1,0 +1,82 @@
+"""Workers: who runs a trial (host, pid, device), whether that process still lives, and dead owners' trials."""
+
+from __future__ import annotations
+
+import os
+import platform
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from engine.store import schema
+
+
+def process_start(pid: int) -> str:
+    """When a process started (Linux: clock ticks since boot), "" where unknown: tells a reused pid apart."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def pid_alive(pid: int, started: str = "") -> bool:
+    """Whether process `pid` (started at `started`, when known) still runs on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return not started or process_start(pid) in ("", started)
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """One worker: one process training one model at a time."""
+
+    host: str
+    pid: int
+    device: str  # "gpu0" (the CUDA_VISIBLE_DEVICES index it was given) or "cpu"
+    started: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.host}:{self.pid}/{self.device}"
+
+    def record(self) -> dict[str, Any]:
+        """The trial attribute naming this worker."""
+        return {"id": self.id, "host": self.host, "pid": self.pid, "device": self.device, "started": self.started}
+
+
+def this_worker(device_name: str) -> WorkerInfo:
+    """This process as a worker; `device_name` is TensorFlow's ("CPU" or a GPU's name)."""
+    device = "cpu"
+    if device_name != "CPU":
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+        device = f"gpu{visible or '0'}"
+    return WorkerInfo(platform.node(), os.getpid(), device, process_start(os.getpid()))
+
+
+def fail_dead_local_trials(study: optuna.Study, host: str) -> list[int]:
+    """For journal storages, which have no heartbeat: a RUNNING trial whose worker was a process on this host
+    that no longer runs becomes FAIL with the reason and is retried once, as a heartbeat-stale trial is on an
+    RDB storage. A worker that died on another host goes unnoticed (its trial stays RUNNING): several
+    machines should share an RDB storage. Returns the failed trials' numbers."""
+    storage = study._storage
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get(schema.WORKER)
+        if not worker or worker.get("host") != host or pid_alive(worker["pid"], worker.get("started", "")):
+            continue
+        storage.set_trial_user_attr(trial._trial_id, schema.ERROR, f"worker {worker['id']} died while the trial ran")
+        if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+            retry(study, storage.get_trial(trial._trial_id))
+            failed.append(trial.number)
+    return failed

@@ -1,0 +1,240 @@
+"""StudyConfig: everything that defines a study, typed, with its defaults, and its validation."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.contract import Objective
+from engine.errors import ConfigError, plain, shown
+from engine.models import BUILTIN_SPECS, check_space, spec_for
+from engine.space import ParamSpec, epochs_ceiling
+from engine.store import check_url, url_from_env
+
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("asha", "median", "hyperband", "none")  # asha: successive halving (SuccessiveHalvingPruner)
+OBJECTIVES = ("val_accuracy", "test_accuracy", "val_loss")  # val_loss is minimized, the others maximized
+
+
+# Documented fields of StudyConfig, in file order; `init-config` writes these as comments.
+FIELD_HELP = {
+    "model": "mlp | cnn | a model file (path/to/model.py, relative to this config's folder) that defines SPACE "
+             "and build_model(params, input_shape, num_classes)",
+    "dataset": "auto | mnist | fashion-mnist | cifar10 | cifar100 | mnist-5k | a .npz file (x_train, y_train, x_test, "
+               "y_test, optionally x_val, y_val) | a directory of IDX files",
+    "subset": "use only this many stratified training examples (0 = all)",
+    "n_trials": "total finished (complete or pruned) trials in the study; a rerun resumes up to it",
+    "timeout": "stop starting new trials after this many seconds (0 = no limit)",
+    "sampler": "tpe | random",
+    "seed": "sampler seed; also seeds each trial's weights (seed + trial number)",
+    "pruner": "median | hyperband | none (prunes on per-epoch validation accuracy)",
+    "objective": "val_accuracy | val_loss (minimized) | test_accuracy (test_accuracy reproduces the seed protocol)",
+    "study_name": "Optuna study name (empty = '<model>-<dataset>')",
+    "storage": "Optuna storage URL: sqlite:///PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB or "
+               "journal:///PATH (empty = $TUNEDECK_STORAGE, $OPTUNA_STORAGE, else "
+               "sqlite:///<out_dir>/<study_name>/study.db)",
+    "out_dir": "where logs, saved models and summaries are written",
+    "keep_best": "how many best models to keep as .keras files",
+    "patience": "early stopping: end a trial after this many epochs without a better val accuracy (its last "
+                "epoch's weights are kept); while it is on, a range of epochs is a ceiling (its high), not searched "
+                "(0 = off; always off in the seed protocol: test_accuracy with pruner none)",
+    "lr_patience": "learning-rate schedule: halve the learning rate after this many epochs without a better val "
+                   "accuracy, down to 1e-5 (0 = off; always off in the seed protocol)",
+    "mixed_precision": "train in float16 with float32 outputs (GPUs with tensor cores)",
+    "workers": "worker processes to start on this machine, one training each (0 = one per GPU in gpus, else 1); "
+               "more workers on other machines join with the same storage and study_name",
+    "gpus": "GPU indexes to spread the workers over, e.g. \"0,1\" (each worker sees one: CUDA_VISIBLE_DEVICES)",
+    "heartbeat": "seconds between a worker's heartbeats on an RDB storage; a trial whose worker stays silent for "
+                 "twice that becomes FAIL and is retried once by another worker",
+}
+
+
+@dataclass
+class StudyConfig:
+    """Everything that defines a study. Empty/zero fields mean 'use the default'."""
+
+    model: str = "mlp"
+    dataset: str = "auto"
+    subset: int = 0
+    n_trials: int = 10
+    timeout: float = 0
+    sampler: str = "tpe"
+    seed: int = 42
+    pruner: str = "median"
+    objective: str = "val_accuracy"
+    study_name: str = ""
+    storage: str = ""
+    out_dir: str = "runs"
+    keep_best: int = 3
+    patience: int = 8
+    lr_patience: int = 3
+    mixed_precision: bool = False
+    workers: int = 0
+    gpus: str = ""
+    heartbeat: int = 30
+    space: list[ParamSpec] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.space and self.model in BUILTIN_SPECS:  # a model file's space comes when it is validated:
+            self.space = BUILTIN_SPECS[self.model].default_space()  # constructing a config runs no user code
+
+    @property
+    def model_label(self) -> str:
+        """`mlp`, `cnn`, or a model file's stem."""
+        return Path(self.model).stem if self.model.endswith(".py") else self.model
+
+    @property
+    def name(self) -> str:
+        """The study name, derived from model and dataset when not set (made a valid name)."""
+        if self.study_name:
+            return self.study_name
+        derived = re.sub(r"[^\w.+=@,-]+", "-", f"{self.model_label}-{Path(self.dataset).name or self.dataset}")
+        return derived.lstrip(".-")[:STUDY_NAME_LIMIT] or self.model_label
+
+    @property
+    def goal(self) -> Objective:
+        """The objective as a rule (val_loss is minimized, the accuracies maximized): which values are better."""
+        return Objective.of(self.objective)
+
+    @property
+    def monitored(self) -> Objective:
+        """The per-epoch metric a trial reports, prunes and stops early on (its curve): val loss or val accuracy."""
+        return Objective.of("val_loss" if self.objective == "val_loss" else "val_accuracy")
+
+    @property
+    def seed_protocol(self) -> bool:
+        """Tuning on the test set without pruning reproduces the seed: every trial trains all its epochs."""
+        return self.objective == "test_accuracy" and self.pruner == "none"
+
+    @property
+    def early_stopping_patience(self) -> int:
+        """The patience in force: 0 (off) in the seed protocol."""
+        return 0 if self.seed_protocol else self.patience
+
+    @property
+    def lr_plateau_patience(self) -> int:
+        """The learning-rate schedule's patience in force: 0 (off) in the seed protocol."""
+        return 0 if self.seed_protocol else self.lr_patience
+
+    @property
+    def trial_space(self) -> list[ParamSpec]:
+        """The space trials draw from. With early stopping in force, `epochs` is a ceiling, not a search
+        dimension: each trial trains up to the largest epochs allowed and stops when val accuracy stops
+        improving (sampling it would only cut some trials short)."""
+        if not self.early_stopping_patience:
+            return self.space
+        return [ParamSpec("epochs", "fixed", value=epochs_ceiling(spec)) if spec.name == "epochs" else spec
+                for spec in self.space]
+
+    @property
+    def run_dir(self) -> Path:
+        """Folder of this study's logs, models and summary."""
+        return Path(self.out_dir) / self.name
+
+    def make_run_dir(self) -> Path:
+        """Create run_dir (and its parents); a folder that cannot be made is a ConfigError naming out_dir."""
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.run_dir / f".write-test-{os.getpid()}"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"out_dir: cannot write to {str(self.run_dir)!r}: {exc.strerror or exc}") from None
+        return self.run_dir
+
+    @property
+    def storage_url(self) -> str:
+        """The Optuna storage URL: `storage`, else $TUNEDECK_STORAGE or $OPTUNA_STORAGE (a password need not be
+        on a command line or in a file), else a SQLite file in run_dir."""
+        return self.storage or url_from_env() or f"sqlite:///{(self.run_dir / 'study.db').as_posix()}"
+
+    @property
+    def gpu_list(self) -> list[str]:
+        """The GPU indexes of `gpus`."""
+        return [gpu.strip() for gpu in self.gpus.split(",") if gpu.strip()]
+
+    @property
+    def n_workers(self) -> int:
+        """How many worker processes to start: `workers`, else one per GPU, else 1."""
+        return self.workers or len(self.gpu_list) or 1
+
+    def param(self, name: str) -> ParamSpec:
+        """The spec for one parameter (KeyError if absent)."""
+        for spec in self.space:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for TOML and for the study's user attributes."""
+        data = {f: getattr(self, f) for f in FIELD_HELP}
+        data["space"] = {spec.name: spec.to_dict() for spec in self.space}
+        return data
+
+
+def check_choice(where: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{where}: {value!r} is not allowed; choose one of {', '.join(allowed)}")
+
+
+def check_number(where: str, value: Any, integer: bool, minimum: float, maximum: float) -> None:
+    """Raise ConfigError unless `value` is a finite number (an integer if asked) in minimum..maximum."""
+    ok_type = int if integer else (int, float)
+    not_finite = isinstance(value, float) and not math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, ok_type) or not_finite:
+        raise ConfigError(f"{where}: expected {'an integer' if integer else 'a number'}, got {shown(value)}")
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{where}: must be in {plain(minimum)}..{plain(maximum)}, got {shown(value)}")
+
+
+# Every number of a study: (integer, minimum, maximum); the maxima are what NumPy, TensorFlow and Optuna accept
+# (a seed is 32 bits; per-trial seeds derived from it wrap around) or more than any real study needs.
+NUMBER_RANGES: dict[str, tuple[bool, float, float]] = {
+    "n_trials": (True, 1, 1_000_000), "timeout": (False, 0, 365 * 24 * 3600), "seed": (True, 0, 2**32 - 1),
+    "subset": (True, 0, 1_000_000_000), "keep_best": (True, 0, 1000), "patience": (True, 0, 100_000),
+    "lr_patience": (True, 0, 100_000),
+    "heartbeat": (True, 1, 3600), "workers": (True, 0, 256),
+}
+STUDY_NAME_LIMIT = 100
+STUDY_NAME = re.compile(r"[\w][\w .+=@,-]*")  # a name: no path separators, no leading dot
+
+
+def check_study_name(name: str) -> None:
+    """Study names are names, not paths: they become a folder under out_dir."""
+    if len(name) > STUDY_NAME_LIMIT:
+        raise ConfigError(f"study_name: at most {STUDY_NAME_LIMIT} characters, got {len(name)}")
+    if not STUDY_NAME.fullmatch(name) or ".." in name:
+        raise ConfigError(f"study_name: {shown(name)} is not a name; use letters, digits, spaces and . _ - + = @ , "
+                          f"(no / or \\, no leading dot, no ..)")
+
+
+def validate(config: StudyConfig) -> StudyConfig:
+    """Raise ConfigError naming the first invalid field; return the config when valid."""
+    spec = spec_for(config.model)
+    if not config.space:
+        config.space = spec.default_space()  # empty means the model's default
+    check_choice("sampler", config.sampler, SAMPLERS)
+    check_choice("pruner", config.pruner, PRUNERS)
+    check_choice("objective", config.objective, OBJECTIVES)
+    for key, (integer, minimum, maximum) in NUMBER_RANGES.items():
+        check_number(key, getattr(config, key), integer, minimum, maximum)
+    if not isinstance(config.mixed_precision, bool):
+        raise ConfigError(f"mixed_precision: expected true or false, got {config.mixed_precision!r}")
+    for key in ("dataset", "study_name", "storage", "out_dir", "gpus"):
+        if not isinstance(getattr(config, key), str):
+            raise ConfigError(f"{key}: expected a string, got {getattr(config, key)!r}")
+    if any(not gpu.isdigit() for gpu in config.gpu_list):
+        raise ConfigError(f"gpus: expected GPU indexes like 0,1,2, got {config.gpus!r}")
+    if not config.dataset:
+        raise ConfigError("dataset: must not be empty; use auto, mnist, fashion-mnist, mnist-5k or a path")
+    if not config.out_dir:
+        raise ConfigError("out_dir: must not be empty; e.g. runs")
+    check_study_name(config.name)
+    if config.storage:
+        check_url(config.storage)
+    check_space(spec, config.space)
+    return config
