@@ -320,3 +320,55 @@ async def test_a_storage_password_is_hidden_in_the_form(tmp_path):
         await pilot.pause()
         assert field.password and "s3cret" not in app.export_screenshot()
         assert not app.screen.errors
+
+
+def loss_study() -> list:
+    """Four trials of a val_loss study (lower is better): 0.30, 0.12, failed, 0.20."""
+    from dataclasses import replace
+
+    from tui_fakes import started, trial_events
+
+    events = [replace(started(4), objective="val_loss", maximize=False)]
+    for number, state, value in ((0, "COMPLETE", 0.30), (1, "COMPLETE", 0.12), (2, "FAIL", None),
+                                 (3, "COMPLETE", 0.20)):
+        events += trial_events(number, state, value, () if value is None else (value + 0.1, value))
+    return events
+
+
+async def test_a_loss_study_sorts_draws_and_names_its_values_as_a_loss(tmp_path):
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=factory(script=loss_study()))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "finished")
+        screen = app.screen
+        table = screen.query_one(TrialTable)
+        table.action_sort_by_value()
+        assert [str(table.get_row_at(i)[1]) for i in range(4)] == ["1", "3", "0", "2"]  # lowest loss first, FAIL last
+        history = screen.query_one(HistoryPlot)
+        points, best_x, best_y = history.snapshot()
+        assert best_y[-1] == 0.12
+        assert points["FAIL"][1][0] > 0.30  # past the worst loss, not at 0.0 (the best end of a loss axis)
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.press("enter")
+        detail = app.screen
+        assert isinstance(detail, TrialDetailScreen)
+        assert "val loss 0.1200" in str(detail.query("Label").first().render())
+
+
+@pytest.mark.parametrize("owns_workers, expected", [(False, "now"), (True, "closed")])
+async def test_sigterm_in_the_app_stops_training_here_or_closes_a_pool_s_view(tmp_path, owns_workers, expected):
+    import signal
+
+    from engine import Cause, Scope
+
+    make = factory(hold=True, owns_workers=owns_workers)
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=make)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(RunScreen(app.config, make))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "running")
+        app.stop_on_signal(signal.SIGTERM)
+        await wait_for(pilot, lambda: not app.is_running)
+    assert make.last.stopped == expected and app.signal_status == 128 + signal.SIGTERM
+    if not owns_workers:
+        assert make.last.requests == [StopRequest(now=True, scope=Scope.PROCESS, cause=Cause.SIGNAL)]

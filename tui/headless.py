@@ -90,7 +90,7 @@ class RunDisplay:
             case TrialStarted():
                 self.running[event.number] = escape(f"trial {event.number} on {event.worker}: {event.params}")
             case EpochEnded():
-                monitor = "val loss" if self.started and self.started.objective == "val_loss" else "val accuracy"
+                monitor = self.started.goal.monitored.label if self.started else "val accuracy"
                 value = event.curve[-1] if event.curve else event.val_accuracy
                 self.running[event.number] = f"trial {event.number}: epoch {event.epoch + 1}, {monitor} {value:.4f}"
             case TrialFinished():

@@ -35,6 +35,12 @@ class Objective:
         return cls(metric, metric not in MINIMIZED)
 
     @property
+    def monitored(self) -> Objective:
+        """The per-epoch metric a trial of this objective reports, prunes and stops early on (its curve): val
+        loss for val_loss, else val accuracy (a test accuracy is measured once, at the end)."""
+        return Objective.of("val_loss" if self.metric == "val_loss" else "val_accuracy")
+
+    @property
     def direction(self) -> str:
         """Optuna's word: "maximize" or "minimize"."""
         return "maximize" if self.maximize else "minimize"

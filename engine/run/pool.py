@@ -46,6 +46,7 @@ class WorkerPool:
         self.poll_seconds = poll_seconds
         self.detach = detach  # workers in their own session: they outlive this process if it leaves them
         self.processes: list[subprocess.Popen] = []
+        self.stopped_here: StopRequest | None = None  # a stop of this pool's own workers (signals)
         self.watcher = StudyWatcher(config.storage_url, config.name, self.emit, poll_seconds, alive=self.alive)
 
     def alive(self) -> bool:
@@ -84,6 +85,8 @@ class WorkerPool:
             raise
         if finished.reason == StopReason.CLOSED:
             return finished  # the view was closed; the workers go on
+        if finished.reason == StopReason.WORKERS_EXITED and self.stopped_here is not None:  # they did as asked
+            finished = replace(finished, reason=StopReason.STOPPED, ok=True, detail=self.stopped_here.text())
         failures = []
         for index, process in enumerate(self.processes):
             try:
@@ -114,6 +117,7 @@ class WorkerPool:
         if request.scope == Scope.STUDY:
             self.watcher.stop(request)
             return
+        self.stopped_here = request if self.stopped_here is None else self.stopped_here.merged(request)
         for process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM if request.now else signal.SIGINT)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import sys
 
-from engine.contract import Cause, Scope, StopRequest
+from engine.contract import Cause, Scope, StopRequest, Trainer
 from engine.errors import UserError
 from engine.run.runner import StudyRunner
 from engine.signals import SignalRelay
@@ -19,9 +19,10 @@ from engine.study import load_config
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], trainer: Trainer | None = None) -> int:
+    """Run one worker of the study in config file argv[0] with `trainer` (Keras by default); its exit status."""
     try:
-        runner = StudyRunner(load_config(argv[0]), poll_seconds=1.0)
+        runner = StudyRunner(load_config(argv[0]), trainer=trainer, poll_seconds=1.0)
     except UserError as exc:
         print(f"tunedeck worker: error: {exc}", file=sys.stderr)
         return 2

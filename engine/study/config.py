@@ -103,7 +103,7 @@ class StudyConfig:
     @property
     def monitored(self) -> Objective:
         """The per-epoch metric a trial reports, prunes and stops early on (its curve): val loss or val accuracy."""
-        return Objective.of("val_loss" if self.objective == "val_loss" else "val_accuracy")
+        return self.goal.monitored
 
     @property
     def seed_protocol(self) -> bool:

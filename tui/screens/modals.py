@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Markdown, Static, TextArea
 from textual_plotext import PlotextPlot
 
-from engine import TrialFinished
+from engine import Objective, TrialFinished
 from engine.report import number_text
 
 MODAL_CSS = """
@@ -133,15 +133,16 @@ class TrialDetailScreen(ModalScreen[str | None]):
                 Binding("t", "dismiss('retrain')", "Retrain on all data", id="detail.retrain"),
                 Binding("r", "dismiss('requeue')", "Run again", id="detail.requeue")]
 
-    def __init__(self, trial: TrialFinished) -> None:
+    def __init__(self, trial: TrialFinished, goal: Objective) -> None:
         super().__init__()
         self.trial = trial
+        self.goal = goal  # the study's: names the value and the curve
         self.params_toml = tomli_w.dumps({"space": dict(trial.params)})
 
     def compose(self) -> ComposeResult:
         t = self.trial
         with Vertical():
-            yield Label(f"[b]Trial {t.number}[/b]  {t.state}  value {number_text(t.value)}"
+            yield Label(f"[b]Trial {t.number}[/b]  {t.state}  {self.goal.label} {number_text(t.value)}"
                         f"  val acc {number_text(t.val_accuracy)}"
                         f"  test acc {number_text(t.test_accuracy)}  {t.duration:.1f}s  {t.epochs_trained} epochs")
             yield Label(f"worker {t.worker or '-'}")
@@ -153,7 +154,7 @@ class TrialDetailScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         plot = self.query_one(PlotextPlot)
-        plot.plt.title("val accuracy per epoch")
+        plot.plt.title(f"{self.goal.monitored.label} per epoch")
         if self.trial.curve:
             plot.plt.plot(list(range(1, len(self.trial.curve) + 1)), list(self.trial.curve), marker="hd")
 

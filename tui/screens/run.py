@@ -139,9 +139,9 @@ class RunScreen(TrialActions, ZoomableLayout, Screen):
                 self.started = event
                 self.state = "running"
                 table.set_params(event.param_names)
-                self.query_one(HistoryPlot).maximize = event.maximize
+                table.goal = self.query_one(HistoryPlot).goal = event.goal
                 curves = self.query_one(CurvePlot)
-                curves.title = "Val loss per epoch" if event.objective == "val_loss" else CurvePlot.title
+                curves.title = f"{event.goal.monitored.label.capitalize()} per epoch"
                 self.write_log(f"study {event.study_name} on {event.dataset} ({event.n_train} train, "
                                f"{event.n_test} test) · {event.device} · log {event.log_path}")
                 if event.dataset_note:

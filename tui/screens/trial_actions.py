@@ -27,7 +27,8 @@ class TrialActions:
             elif action == "requeue":
                 self.run_again(trial.number)
 
-        self.app.push_screen(TrialDetailScreen(trial), chosen)
+        goal = self.started.goal if self.started else self.config.goal
+        self.app.push_screen(TrialDetailScreen(trial, goal), chosen)
 
     def selected_trial(self) -> int | None:
         table = self.query_one(TrialTable)

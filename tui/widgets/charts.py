@@ -16,6 +16,8 @@ from textual.geometry import Size
 from textual.message import Message
 from textual_plotext import PlotextPlot
 
+from engine import Objective
+
 MAX_POINTS = 1500  # history points drawn; longer studies are thinned evenly
 EARLIER_CURVES = 15  # earlier trials' curves drawn behind the running one
 
@@ -113,12 +115,12 @@ class HistoryPlot(ThrottledPlot):
                                                                  "FAIL": ([], [])}
         self.best_x: list[int] = []
         self.best_y: list[float] = []
-        self.maximize = True  # a study of val_loss minimizes: its best is the lowest
+        self.goal = Objective()  # the study's (StudyStarted.goal): a study of val_loss has its best lowest
 
     def add(self, number: int, state: str, value: float | None) -> None:
         xs, ys = self.points.setdefault(state, ([], []))
         xs.append(number)
-        ys.append(value if value is not None else 0.0)
+        ys.append(value)  # None for a failed trial: drawn apart from the values (see snapshot)
         if state == "COMPLETE" and value is not None and self.improves(value):
             if self.best_y:  # a step, not a slope: the best holds until the trial that beats it
                 self.best_x.append(number)
@@ -129,13 +131,15 @@ class HistoryPlot(ThrottledPlot):
 
     def improves(self, value: float) -> bool:
         """Whether a complete trial's value is a new best (the highest, or the lowest for val_loss)."""
-        if not self.best_y:
-            return True
-        return value > self.best_y[-1] if self.maximize else value < self.best_y[-1]
+        return not self.best_y or self.goal.better(value, self.best_y[-1])
 
     def snapshot(self) -> Any:
-        return {state: (list(xs), list(ys)) for state, (xs, ys) in self.points.items()}, list(self.best_x), \
-            list(self.best_y)
+        """A copy to draw from; trials without a value (failed) sit just past the worst end of the others'."""
+        values = [y for state, (_, ys) in self.points.items() if state != "FAIL" for y in ys if y is not None]
+        fail_y = self.goal.fail_position(values)
+        points = {state: (list(xs), [fail_y if y is None else y for y in ys])
+                  for state, (xs, ys) in self.points.items()}
+        return points, list(self.best_x), list(self.best_y)
 
     def draw(self, plt: Any, snapshot: Any) -> None:
         points, best_x, best_y = snapshot

@@ -12,7 +12,7 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
-from engine import BestChanged, TrialFinished, TrialStarted
+from engine import BestChanged, Objective, TrialFinished, TrialStarted
 from engine.report import number_text
 from tui.formatting import state_markup
 
@@ -49,6 +49,8 @@ class TrialTable(DataTable):
         self.pending: list[TrialStarted | TrialFinished | BestChanged] = []
         self.cells: dict[str, dict[str, Any]] = {}  # every trial's cells by column key, shown or hidden
         self.states: dict[str, str] = {}
+        self.values: dict[str, float | None] = {}  # finished trials' values, for `v`
+        self.goal = Objective()  # the study's (StudyStarted.goal): which values sort first
         self.hide_unfinished = False
         self.versions: dict[str, int] = {}  # by row: bumped when a cell of the row changes
         # DataTable keys its own render caches by a counter that every cell update bumps, so at 10,000 entries
@@ -155,6 +157,7 @@ class TrialTable(DataTable):
                         if known.get(column) != value})  # another worker's row, seen before all were drawn
         known.update(changed)
         self.states[key] = event.state
+        self.values[key] = event.value
         self._show(key, changed)
 
     def mark_best(self, number: int) -> None:
@@ -170,12 +173,10 @@ class TrialTable(DataTable):
         self.best_key = key
 
     def action_sort_by_value(self) -> None:
-        """Best first; pruned and failed trials (their value is a partial curve's) after every complete one."""
-        def order(value: str) -> float:
-            return -1.0 if value == "-" else float(value)
-
+        """Best first (the lowest for a loss); pruned and failed trials (a partial curve's value, or none) after
+        every complete one, running ones last."""
         keys = sorted((key.value for key in self.rows),
-                      key=lambda key: (self.states.get(key) in UNFINISHED, -order(self.cells[key]["value"])))
+                      key=lambda key: (self.states.get(key) in UNFINISHED, self.goal.sort_key(self.values.get(key))))
         rank = {int(key): index for index, key in enumerate(keys)}
         self.sort("number", key=lambda number: rank[number])
 

@@ -1,0 +1,168 @@
+"""The source protocol, against each implementation: a stop from the UI thread, from a signal and from the
+storage; close() ends only the view; a pool whose workers all finished ends ok, every time.
+
+Training is the fake trainer's (tests/fakes.py): what is tested is how sources start, stop and end."""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import Recorder
+from fakes import FakeTrainer, fake_config, wait_until
+
+from engine import (
+    Cause,
+    Scope,
+    Source,
+    StopReason,
+    StopRequest,
+    StudyFinished,
+    StudyRunner,
+    StudyWatcher,
+    TrialFinished,
+    TrialStarted,
+    WorkerPool,
+)
+from engine.keras import Retrainer
+from engine.signals import SignalRelay
+from engine.store import read_stop_request, reading_study, stop_study
+
+FAKE_WORKER = (sys.executable, str(Path(__file__).with_name("fake_worker.py")))
+
+
+class Running:
+    """A source's run() in a thread, with its result."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.result: StudyFinished | None = None
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.result = self.source.run()
+
+    def join(self, seconds: float = 60) -> StudyFinished:
+        self.thread.join(seconds)
+        assert not self.thread.is_alive(), "the source did not end"
+        return self.result
+
+
+def runner_for(tmp_path, recorder: Recorder, n_trials: int = 20, epochs: int = 50) -> StudyRunner:
+    config = fake_config(tmp_path, f"sqlite:///{tmp_path}/study.db", n_trials=n_trials, epochs=epochs)
+    return StudyRunner(config, emit=recorder, trainer=FakeTrainer(epoch_seconds=0.05), poll_seconds=0.2)
+
+
+def stored_stop(url: str):
+    with reading_study(url, "shared") as study:
+        return read_stop_request(study.user_attrs)
+
+
+def test_every_source_implements_the_protocol_and_says_what_it_can_do(tmp_path):
+    config = fake_config(tmp_path, f"sqlite:///{tmp_path}/study.db", n_trials=2)
+    sources = {"runner": StudyRunner(config, trainer=FakeTrainer()), "watcher": StudyWatcher(config.storage_url, "x"),
+               "pool": WorkerPool(config), "retrainer": Retrainer(config.storage_url, "x")}
+    abilities = {name: (source.trains_here, source.owns_workers, source.can_retrain)
+                 for name, source in sources.items()}
+    assert all(isinstance(source, Source) for source in sources.values())
+    assert abilities == {"runner": (True, False, True), "watcher": (False, False, True),
+                         "pool": (False, True, True), "retrainer": (True, False, False)}
+
+
+def test_a_runner_stopped_from_the_ui_thread_stops_here_only(tmp_path):
+    recorder = Recorder()
+    running = Running(runner_for(tmp_path, recorder))
+    wait_until(lambda: recorder.of(TrialStarted), 30)
+    running.source.stop(StopRequest(now=True, scope=Scope.PROCESS))
+    finished = running.join()
+    assert (finished.reason, finished.ok, finished.detail) == (StopReason.STOPPED, True, "stopped by user")
+    assert [(t.state, t.stopped_by) for t in recorder.of(TrialFinished)] == [("FAIL", "user")]
+    assert stored_stop(running.source.config.storage_url) is None  # this process only: nothing for others
+
+
+def test_a_runner_stopped_by_a_signal_records_the_signal(tmp_path):
+    recorder = Recorder()
+    runner = runner_for(tmp_path, recorder)
+    request = StopRequest(now=True, scope=Scope.PROCESS, cause=Cause.SIGNAL)
+    with SignalRelay((signal.SIGUSR1,), lambda signum: runner.stop(request)):
+        running = Running(runner)
+        wait_until(lambda: recorder.of(TrialStarted), 30)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        finished = running.join()
+    assert (finished.reason, finished.detail) == (StopReason.STOPPED, "stopped by signal")
+    trial = recorder.of(TrialFinished)[0]
+    assert (trial.state, trial.stopped_by, trial.broken) == ("FAIL", "signal", False)
+    assert trial.error.startswith("stopped by signal at epoch")
+
+
+def test_a_runner_stopped_through_the_storage(tmp_path):
+    recorder = Recorder()
+    running = Running(runner_for(tmp_path, recorder))
+    wait_until(lambda: recorder.of(TrialStarted), 30)
+    assert stop_study(running.source.config.storage_url, "shared", now=False, by="tester") == 1
+    finished = running.join()
+    assert (finished.reason, finished.detail) == (StopReason.STOPPED, "stopped by tester")
+    assert [t.state for t in recorder.of(TrialFinished)] == ["COMPLETE"]  # after its trial
+
+
+def test_a_study_wide_stop_of_a_runner_reaches_the_storage(tmp_path):
+    recorder = Recorder()
+    running = Running(runner_for(tmp_path, recorder))
+    wait_until(lambda: recorder.of(TrialStarted), 30)
+    running.source.stop(StopRequest(now=True))
+    assert running.join().reason == StopReason.STOPPED
+    _, stored = stored_stop(running.source.config.storage_url)
+    assert (stored.now, stored.cause, stored.by) == (True, Cause.USER, running.source.worker.id)
+
+
+def test_a_watcher_stops_the_study_only_when_asked_for_the_study_and_close_leaves_it_running(tmp_path):
+    recorder = Recorder()
+    running = Running(runner_for(tmp_path, recorder))
+    wait_until(lambda: recorder.of(TrialStarted), 30)
+    url = running.source.config.storage_url
+    view = Recorder()
+    watcher = StudyWatcher(url, "shared", view, poll_seconds=0.1)
+    watching = Running(watcher)
+    wait_until(lambda: view.of(TrialStarted), 30)
+    watcher.stop(StopRequest(now=True, scope=Scope.PROCESS))  # "this view only": a watcher trains nothing
+    watcher.close()
+    assert watching.join().reason == StopReason.CLOSED
+    assert stored_stop(url) is None and running.thread.is_alive()  # the workers go on
+    second = StudyWatcher(url, "shared", Recorder(), poll_seconds=0.1)
+    watching = Running(second)
+    second.stop(StopRequest(now=True))
+    finished = watching.join()
+    assert (finished.reason, finished.detail) == (StopReason.STOPPED, f"stopped by a view on {platform.node()}")
+    assert running.join().reason == StopReason.STOPPED
+
+
+def test_a_pool_stopped_here_signals_its_workers_and_ends_ok(tmp_path):
+    config = fake_config(tmp_path, f"sqlite:///{tmp_path}/study.db", n_trials=20, epochs=100)
+    recorder = Recorder()
+    pool = WorkerPool(config, recorder, n_workers=2, poll_seconds=0.2, command=FAKE_WORKER)
+    running = Running(pool)
+    wait_until(lambda: len(recorder.of(TrialStarted)) >= 2, 60)
+    pool.stop(StopRequest(now=True, scope=Scope.PROCESS))
+    finished = running.join(90)
+    assert (finished.reason, finished.ok) == (StopReason.STOPPED, True)
+    assert [process.returncode for process in pool.processes] == [0, 0]
+    assert stored_stop(config.storage_url) is None
+    assert {t.stopped_by for t in recorder.of(TrialFinished) if t.state == "FAIL"} == {"signal"}
+
+
+@pytest.mark.parametrize("repeat", range(5))
+def test_three_workers_that_finished_the_study_end_it_ok(postgres_url, tmp_path, repeat):
+    """The pool's view decides after a final poll: workers that all exited having finished n_trials end the study
+    ok (before, the view could see them gone before it counted their last trials, and said they had failed)."""
+    config = fake_config(tmp_path, postgres_url, n_trials=9, epochs=2)
+    recorder = Recorder()
+    pool = WorkerPool(config, recorder, n_workers=3, poll_seconds=0.5, command=FAKE_WORKER)
+    finished = Running(pool).join(120)
+    assert (finished.reason, finished.ok, finished.n_complete) == (StopReason.FINISHED, True, 9)
+    assert [process.returncode for process in pool.processes] == [0, 0, 0]
