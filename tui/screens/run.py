@@ -27,9 +27,7 @@ from engine import (
     ImportancesUpdated,
     RetrainEpoch,
     RetrainFinished,
-    Scope,
     Source,
-    StopRequest,
     StudyConfig,
     StudyFinished,
     StudyStarted,
@@ -38,7 +36,7 @@ from engine import (
 )
 from engine.report import clock_text
 from tui.messages import EngineEvent
-from tui.screens.modals import ChoiceScreen, ConfirmScreen
+from tui.screens.run_actions import StudyActions
 from tui.screens.run_layout import LAYOUT_BINDINGS, ZoomableLayout
 from tui.screens.trial_actions import TrialActions
 from tui.widgets.best_panel import BestPanel
@@ -48,7 +46,6 @@ from tui.widgets.trial_table import TrialTable
 log = logging.getLogger("tunedeck.ui")
 FLUSH_SECONDS = 0.25  # table rows, log lines, charts and the status line are applied on this timer
 SourceFactory = Callable[..., Source]  # (config, emit=...) -> an event source
-STOP_HERE_NOW = StopRequest(now=True, scope=Scope.PROCESS)  # this process's training or workers, at the next batch
 
 
 def wall_clock() -> str:
@@ -56,7 +53,7 @@ def wall_clock() -> str:
     return time.strftime("%H:%M:%S")
 
 
-class RunScreen(TrialActions, ZoomableLayout, Screen):
+class RunScreen(StudyActions, TrialActions, ZoomableLayout, Screen):
     """Live dashboard of one study run."""
 
     BINDINGS = [
@@ -247,79 +244,3 @@ class RunScreen(TrialActions, ZoomableLayout, Screen):
     @property
     def running(self) -> bool:
         return self.state in ("starting", "running", "stopping")
-
-    def action_stop(self) -> None:
-        """Ask every worker of the study to stop after its trial."""
-        if self.running:
-            self.source.stop(StopRequest())
-            self.state = "stopping"
-            self.write_log("asked every worker to stop after its running trial")
-
-    def action_stop_now(self) -> None:
-        if not self.running:
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.source.stop(StopRequest(now=True))
-                self.state = "stopping"
-                self.write_log("asked every worker to stop now")
-
-        self.app.push_screen(ConfirmScreen("Stop every running trial of the study now? (recorded as FAIL)"),
-                             answered)
-
-    def action_export(self) -> None:
-        self.export_summary()
-
-    @work(thread=True, group="export", exit_on_error=False)
-    def export_summary(self) -> None:
-        """Render the Markdown summary off the UI thread (it reads the study from storage)."""
-        from engine.report import export_report
-
-        try:
-            path = export_report(self.config.storage_url, self.config.name, self.config.run_dir / "summary.md")
-        except Exception as exc:  # noqa: BLE001 - shown to the user, the app goes on
-            self.app.call_from_thread(self.notify, f"Export failed: {exc}", severity="error")
-            return
-        self.app.call_from_thread(self.notify, f"Summary written to {path.resolve()}", title="Exported")
-        self.app.call_from_thread(self.write_log, f"summary written to {path.resolve()}")
-
-    def action_back_to_setup(self) -> None:
-        if self.running:
-            self.notify("The study is still running: stop it first (s)", severity="warning")
-            return
-        self.app.open_setup(self.config)
-
-    def action_quit_study(self) -> None:
-        """Quit. Watching: the workers go on. Workers started here: stop them, or leave them running. Training
-        here: the running trial stops, the study stays resumable."""
-        if not self.running:
-            self.app.exit()
-            return
-        source = self.source
-        if source.owns_workers:
-            def chosen(choice: str | None) -> None:
-                if choice == "stop":
-                    self.quit_after(lambda: source.stop(STOP_HERE_NOW), "stopping the workers")
-                elif choice == "leave":
-                    self.quit_after(source.close, "leaving the workers running; `tunedeck watch` shows them again")
-
-            self.app.push_screen(ChoiceScreen("Quit: stop this app's workers, or leave them running?",
-                                              [("s", "Stop them", "stop"), ("l", "Leave them running", "leave")]),
-                                 chosen)
-        elif source.trains_here:
-            def answered(yes: bool | None) -> None:
-                if yes:
-                    self.quit_after(lambda: source.stop(STOP_HERE_NOW),
-                                    "quitting: stopping the engine; the study stays resumable")
-
-            self.app.push_screen(ConfirmScreen("Quit? The running trial stops; the study can be resumed."), answered)
-        else:
-            self.quit_after(source.close, "closing the view; the workers go on")
-
-    def quit_after(self, action: Callable[[], None], message: str) -> None:
-        """Run `action`, then exit once the engine thread has ended."""
-        self.quitting = True
-        self.state = "stopping"
-        self.write_log(message)
-        action()

@@ -12,15 +12,14 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
 
-from engine import ConfigError, StudyConfig, dump_config, load_config
+from engine import StudyConfig
 from engine.data import BUILTIN, availability
-from engine.files import write_text_atomically
 from engine.models import BUILTIN_SPECS, is_model_file, spec_for
 from engine.store import mask_url, url_from_env
 from engine.study import FIELD_HELP, OBJECTIVES, PRUNERS, SAMPLERS
 from tui.form import check_form
 from tui.guard import guarded
-from tui.screens.modals import ConfirmScreen
+from tui.screens.setup_files import ConfigFileActions, show_error
 from tui.widgets.data_summary import DataSummary
 from tui.widgets.param_row import ParamRow
 
@@ -52,13 +51,7 @@ def storage_placeholder() -> str:
     return f"$TUNEDECK_STORAGE: {mask_url(from_env)}" if from_env else "SQLite in the output dir"
 
 
-def show_error(widget: Static, message: str) -> None:
-    """Show an inline error line, or hide it when there is none."""
-    widget.update(message)
-    widget.display = bool(message)
-
-
-class SetupScreen(Screen):
+class SetupScreen(ConfigFileActions, Screen):
     """Every setting of a study, editable from the keyboard; Start is refused while a field is invalid."""
 
     BINDINGS = [
@@ -283,46 +276,6 @@ class SetupScreen(Screen):
         elif is_model_file(model) and self.model_state == (model, ""):
             await self.replace_space(spec_for(model).default_space())  # loaded already: the cached spec
         self.validate()
-
-    @guarded
-    def action_load(self) -> None:
-        path = self.query_one("#config_path", Input).value
-        try:
-            config = load_config(path)
-        except ConfigError as exc:  # shown where the user looks (a notification), and under the field
-            show_error(self.query_one("#err-config", Static), str(exc))
-            self.notify(str(exc), title="Cannot load the config", severity="error", timeout=10)
-            return
-        self.app.open_setup(config, path)
-        self.app.notify(f"Loaded {path}")
-
-    @guarded
-    def action_save(self) -> None:
-        """Save the form as TOML; a different file already there is only replaced when the user says so."""
-        config = self.validate()
-        path = Path(self.query_one("#config_path", Input).value).expanduser()
-        if config is None:
-            self.notify("Fix the invalid fields before saving", severity="error")
-            return
-        text = dump_config(config, comments=True)
-        if path.is_file() and path.read_text(encoding="utf-8", errors="replace") != text:
-            def answered(yes: bool | None) -> None:
-                if yes:
-                    self.write_config(path, text)
-
-            self.app.push_screen(ConfirmScreen(f"{path} exists. Overwrite it with this form?"), answered)
-            return
-        self.write_config(path, text)
-
-    def write_config(self, path: Path, text: str) -> None:
-        try:
-            write_text_atomically(path, text)
-        except OSError as exc:
-            message = f"config: cannot write {path}: {exc.strerror or exc}"
-            show_error(self.query_one("#err-config", Static), message)
-            self.notify(message, severity="error")
-            return
-        self.notify(f"Saved {path}")
 
     @on(Button.Pressed)
     @guarded
