@@ -23,13 +23,13 @@ import optuna
 
 from engine import StudyConfig
 from engine.run import make_pruner, make_sampler
-from engine.space import ParamSpec, suggest
+from engine.space import Param, suggest
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 def bench_space(model: str, epochs: tuple[int, int, int], narrower: dict[str, tuple[int, int]] | None = None,
-                learning_rates: tuple[float, ...] = ()) -> list[ParamSpec]:
+                learning_rates: tuple[float, ...] = ()) -> list[Param]:
     """The model's default search space, with the bench's range of epochs (and any int range narrowed).
     `learning_rates` searches the learning rate among these values (curves are recorded on a grid)."""
     space = StudyConfig(model=model).space
@@ -43,9 +43,9 @@ def bench_space(model: str, epochs: tuple[int, int, int], narrower: dict[str, tu
     return space
 
 
-def grid(space: list[ParamSpec]) -> Iterator[dict[str, Any]]:
+def grid(space: list[Param]) -> Iterator[dict[str, Any]]:
     """Every model of the space (epochs aside): the product of its ints, choices and fixed values."""
-    def values(spec: ParamSpec) -> list:
+    def values(spec: Param) -> list:
         if spec.kind == "int":
             return list(range(int(spec.low), int(spec.high) + 1, int(spec.step or 1)))
         if spec.kind == "categorical":
@@ -63,7 +63,7 @@ def curve_key(params: dict[str, Any]) -> tuple:
     return tuple(sorted((name, value) for name, value in params.items() if name != "epochs"))
 
 
-def record_curves(model: str, dataset: str, subset: int, space: list[ParamSpec], weight_seeds: tuple[int, ...],
+def record_curves(model: str, dataset: str, subset: int, space: list[Param], weight_seeds: tuple[int, ...],
                   path: Path, callbacks: Callable[[], list] | None = None) -> None:
     """Train each model of the space once per weight seed for the most epochs; one JSON line per model and seed.
     Appends what `path` lacks, so an interrupted recording goes on where it stopped. `callbacks` makes the
@@ -169,13 +169,13 @@ class Side:
         return self.pruner() if self.pruner else make_pruner(self.config)
 
 
-def replay(curves: dict[tuple, list[dict]], space: list[ParamSpec], side: Side, seed: int,
+def replay(curves: dict[tuple, list[dict]], space: list[Param], side: Side, seed: int,
            n_trials: int | None = None, budget: float | None = None) -> list[Point]:
     """One study of `side` on recorded curves, for n_trials or until `budget` seconds have passed (no trial
     starts after it, as with a timeout). The complete trials, in the order they ended."""
     patience = side.config.early_stopping_patience
     if patience:  # epochs is a ceiling
-        space = [ParamSpec("epochs", "fixed", value=int(s.high)) if s.name == "epochs" else s for s in space]
+        space = [Param("epochs", "fixed", value=int(s.high)) if s.name == "epochs" else s for s in space]
     study = optuna.create_study(direction="maximize", sampler=side.make_sampler(seed), pruner=side.make_pruner())
     prunes = not isinstance(study.pruner, optuna.pruners.NopPruner)
     points: list[Point] = []

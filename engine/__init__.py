@@ -34,12 +34,12 @@ with interrupts_held():  # NumPy, SQLAlchemy and Optuna import C extensions: Ctr
     )
     from engine.errors import ConfigError, DatasetError, StorageError, TrialFailed, TrialStopped, UserError
     from engine.run import StudyRunner, StudyWatcher, WorkerPool
-    from engine.space import ParamSpec
+    from engine.space import Param
     from engine.study import StudyConfig, dump_config, load_config, save_config, validate
 
 __all__ = [
     "BestChanged", "Cause", "ConfigError", "DatasetError", "EngineError", "EpochEnded", "ImportancesUpdated",
-    "Objective", "ParamSpec", "RetrainEpoch", "RetrainFinished", "Scope", "Source", "StopReason", "StopRequest",
+    "Objective", "Param", "RetrainEpoch", "RetrainFinished", "Scope", "Source", "StopReason", "StopRequest",
     "StorageError", "StudyConfig", "StudyFinished", "StudyRunner", "StudyStarted", "StudyWatcher", "TrialFailed",
     "TrialFinished", "TrialStarted", "TrialStopped", "UserError", "WorkerPool", "dump_config", "load_config",
     "save_config", "validate",

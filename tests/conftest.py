@@ -8,7 +8,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from engine import ParamSpec, StudyConfig, StudyRunner  # noqa: E402
+from engine import Param, StudyConfig, StudyRunner  # noqa: E402
 
 
 def tiny_config(tmp_path, **changes) -> StudyConfig:
@@ -56,7 +56,7 @@ def finished_study(tmp_path_factory):
     return config, recorder, result
 
 
-__all__ = ["ParamSpec", "Recorder", "fix", "tiny_config"]
+__all__ = ["Param", "Recorder", "fix", "tiny_config"]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import time
 
 import optuna
 
-from engine import EpochEnded, ParamSpec, StudyConfig
+from engine import EpochEnded, Param, StudyConfig
 from engine.contract import DataInfo, TrialResult
 from engine.errors import TrialStopped
 
@@ -77,8 +77,8 @@ def fake_config(tmp_path, storage: str, n_trials: int, epochs: int = 2, **change
                          out_dir=str(tmp_path / "runs"), pruner="none", patience=0, heartbeat=1, keep_best=0,
                          **changes)
     config.space = [spec for spec in config.space if spec.name not in ("epochs", "learning_rate")]
-    config.space += [ParamSpec("epochs", "fixed", value=epochs),
-                     ParamSpec("learning_rate", "float", low=1e-4, high=1e-1, log=True)]
+    config.space += [Param("epochs", "fixed", value=epochs),
+                     Param("learning_rate", "float", low=1e-4, high=1e-1, log=True)]
     return config
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from pytest import approx
 
 from engine import StudyConfig
-from engine.space import ParamSpec
+from engine.space import Param
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
 from replay import (  # noqa: E402
@@ -88,9 +88,9 @@ def test_curves_are_recorded_once_per_model_and_seed_with_the_variant_callbacks(
         def on_epoch_end(self, epoch, logs=None):
             Count.epochs += 1
 
-    space = [ParamSpec("layer_num", "fixed", value=2), ParamSpec("first_layer_unit", "fixed", value=16),
-             ParamSpec("batch_size", "fixed", value=64), ParamSpec("learning_rate", "fixed", value=1e-3),
-             ParamSpec("epochs", "int", low=1, high=2, step=1)]
+    space = [Param("layer_num", "fixed", value=2), Param("first_layer_unit", "fixed", value=16),
+             Param("batch_size", "fixed", value=64), Param("learning_rate", "fixed", value=1e-3),
+             Param("epochs", "int", low=1, high=2, step=1)]
     path = tmp_path / "curves.jsonl"
     record_curves("mlp", "mnist-5k", 300, space, (1,), path, callbacks=lambda: [Count()])
     record_curves("mlp", "mnist-5k", 300, space, (1,), path, callbacks=lambda: [Count()])  # nothing left to do

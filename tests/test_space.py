@@ -3,7 +3,7 @@
 import optuna
 import pytest
 
-from engine import ParamSpec, StudyConfig
+from engine import Param, StudyConfig
 from engine.run import make_sampler
 from engine.space import fixed_params, suggest
 
@@ -17,10 +17,10 @@ def draw(config: StudyConfig, n: int) -> list[dict]:
 
 
 def test_each_kind_maps_to_its_distribution():
-    space = [ParamSpec("layer_num", "int", low=1, high=9, step=2),
-             ParamSpec("learning_rate", "float", low=1e-4, high=1e-1, log=True),
-             ParamSpec("batch_size", "categorical", choices=[16, 32]),
-             ParamSpec("dropout", "fixed", value=0.3)]
+    space = [Param("layer_num", "int", low=1, high=9, step=2),
+             Param("learning_rate", "float", low=1e-4, high=1e-1, log=True),
+             Param("batch_size", "categorical", choices=[16, 32]),
+             Param("dropout", "fixed", value=0.3)]
     study = optuna.create_study()
     trial = study.ask()
     params = suggest(trial, space)

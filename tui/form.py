@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from engine import ConfigError, ParamSpec, StudyConfig
+from engine import ConfigError, Param, StudyConfig
 from engine.errors import shown
 from engine.study import config_from_dict
 
@@ -56,19 +56,19 @@ def parse_choices(where: str, text: str) -> list[Any]:
     return [parse_value(where, item) for item in items]
 
 
-def spec_fields(spec: ParamSpec) -> dict[str, str]:
-    """A spec as the text of its row's inputs."""
+def param_fields(param: Param) -> dict[str, str]:
+    """A param as the text of its row's inputs."""
     def text(value: Any) -> str:
         return "" if value is None else str(value)
 
     def shown(value: Any) -> str:
         return str(value).lower() if isinstance(value, bool) else text(value)
 
-    return {"kind": spec.kind, "low": text(spec.low), "high": text(spec.high), "step": text(spec.step),
-            "log": spec.log, "choices": ", ".join(map(shown, spec.choices)), "value": shown(spec.value)}
+    return {"kind": param.kind, "low": text(param.low), "high": text(param.high), "step": text(param.step),
+            "log": param.log, "choices": ", ".join(map(shown, param.choices)), "value": shown(param.value)}
 
 
-def spec_data(name: str, fields: dict[str, Any]) -> dict[str, Any]:
+def param_data(name: str, fields: dict[str, Any]) -> dict[str, Any]:
     """A row's text as a TOML-like table; bad numbers raise ConfigError naming the field."""
     where = f"space.{name}"
     kind = fields["kind"]
@@ -106,7 +106,7 @@ def form_to_data(values: dict[str, Any], space: dict[str, dict[str, Any]]) -> tu
     data["space"] = {}
     for name, fields in space.items():
         try:
-            data["space"][name] = spec_data(name, fields)
+            data["space"][name] = param_data(name, fields)
         except ConfigError as exc:
             errors[f"space.{name}"] = str(exc)
     return data, errors

@@ -12,7 +12,7 @@ from engine.keras.builders import BUILDERS, compile_model
 from engine.keras.callbacks import released_custom_gradients
 from engine.keras.errors import describe_error
 from engine.models import ModelSpec
-from engine.space import ParamSpec, first_params
+from engine.space import Param, first_params
 
 
 def build_model(spec: ModelSpec, params: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> Any:
@@ -41,7 +41,7 @@ def build_checked(spec: ModelSpec, params: dict[str, Any], input_shape: tuple[in
     return model
 
 
-def dry_build(spec: ModelSpec, space: list[ParamSpec], input_shape: tuple[int, ...], num_classes: int) -> None:
+def dry_build(spec: ModelSpec, space: list[Param], input_shape: tuple[int, ...], num_classes: int) -> None:
     """Build a model file's model once before any training, on the first trial's parameters, then discard it:
     a broken build_model is a one-line error naming the file, not three failed trials."""
     params = first_params(space)

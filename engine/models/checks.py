@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from engine.errors import ConfigError
 from engine.models.registry import ModelSpec
-from engine.space import ParamSpec, check_spec
+from engine.space import Param, check_param
 
 
-def check_space(spec: ModelSpec, space: list[ParamSpec]) -> None:
+def check_space(spec: ModelSpec, space: list[Param]) -> None:
     """Raise ConfigError for the first invalid parameter of a model's space."""
     allowed = [s.name for s in spec.space]
     names = [s.name for s in space]
@@ -20,12 +20,12 @@ def check_space(spec: ModelSpec, space: list[ParamSpec]) -> None:
         if name not in names:
             raise ConfigError(f"space.{name}: missing; the {spec.name} model needs it")
     for param in space:
-        check_spec(param, spec.limits.get(param.name))
+        check_param(param, spec.limits.get(param.name))
     if spec.name == "mlp" and spec.builtin:
         _check_mlp_shrink(space)
 
 
-def _check_mlp_shrink(space: list[ParamSpec]) -> None:
+def _check_mlp_shrink(space: list[Param]) -> None:
     """Layer i of the MLP has int(first_layer_unit / 2**i) units: the last one must keep at least one."""
     params = {param.name: param for param in space}
     units, layers = params["first_layer_unit"].extremes()[0], params["layer_num"].extremes()[1]
@@ -35,7 +35,7 @@ def _check_mlp_shrink(space: list[ParamSpec]) -> None:
                           f"{2 ** (layers - 1):g}")
 
 
-def check_architecture(spec: ModelSpec, space: list[ParamSpec], input_shape: tuple[int, ...]) -> None:
+def check_architecture(spec: ModelSpec, space: list[Param], input_shape: tuple[int, ...]) -> None:
     """What only the data can tell: the CNN needs images, and its pooling layers (each halves the image)
     must leave a pixel."""
     if spec.needs_images and len(input_shape) != 3:

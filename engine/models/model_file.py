@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from engine.errors import ConfigError, first_line
-from engine.space import ParamSpec, check_spec
+from engine.space import Param, check_param
 
 TRAINING = ("epochs", "batch_size")  # the training parameters every space gives, fixed or searched
 TRAINING_LIMITS = {"epochs": (int, 1, 100_000), "batch_size": (int, 1, 1_000_000)}
@@ -21,7 +21,7 @@ class ModelFile(NamedTuple):
     """What a model file defines, checked."""
 
     name: str  # the file's stem
-    space: tuple[ParamSpec, ...]
+    space: tuple[Param, ...]
     build: Callable[[dict[str, Any], tuple[int, ...], int], Any]
     path: str  # absolute
     digest: str  # sha256 of its contents
@@ -52,9 +52,9 @@ def load_model_file(path: str, digest: str) -> ModelFile:
     if not isinstance(table, dict) or not table:
         raise ConfigError(f"model: {name} defines no SPACE (a dict of parameters, like the config's [space])")
     try:
-        space = tuple(ParamSpec.from_table(str(key), value) for key, value in table.items())
+        space = tuple(Param.from_table(str(key), value) for key, value in table.items())
         for param in space:
-            check_spec(param, TRAINING_LIMITS.get(param.name))
+            check_param(param, TRAINING_LIMITS.get(param.name))
     except ConfigError as exc:
         raise ConfigError(f"model: {name} SPACE: {exc}") from None
     missing = [key for key in TRAINING if key not in table]

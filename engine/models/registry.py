@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.errors import ConfigError
 from engine.models.model_file import TRAINING, TRAINING_LIMITS, load_model_file
-from engine.space import Limits, ParamSpec
+from engine.space import Limits, Param
 
 BUILTIN_LIMITS: Limits = {
     **TRAINING_LIMITS,
@@ -32,7 +32,7 @@ BUILTIN_LIMITS: Limits = {
 @dataclass(frozen=True)
 class ModelSpec:
     name: str  # "mlp", "cnn", or a model file's stem
-    space: tuple[ParamSpec, ...]
+    space: tuple[Param, ...]
     build: Callable[[dict[str, Any], tuple[int, ...], int], Any] | None  # None: a built-in (engine.keras builds it)
     limits: Limits = field(default_factory=dict)
     required: tuple[str, ...] = TRAINING  # what a space must give; a built-in needs all of its parameters
@@ -40,7 +40,7 @@ class ModelSpec:
     digest: str = ""  # and the sha256 of its text
     needs_images: bool = False
 
-    def default_space(self) -> list[ParamSpec]:
+    def default_space(self) -> list[Param]:
         """A fresh copy of the default space, to edit."""
         return [param.copy() for param in self.space]
 
@@ -53,18 +53,18 @@ class ModelSpec:
         return {"name": self.name, "path": self.path, "sha256": self.digest}
 
 
-_EPOCHS = ParamSpec("epochs", "int", low=5, high=50, step=5)
-_LEARNING_RATE = ParamSpec("learning_rate", "fixed", value=0.001)
+_EPOCHS = Param("epochs", "int", low=5, high=50, step=5)
+_LEARNING_RATE = Param("learning_rate", "fixed", value=0.001)
 BUILTIN_SPECS = {
     "mlp": ModelSpec("mlp", (
-        ParamSpec("layer_num", "int", low=2, high=4), _EPOCHS,
-        ParamSpec("first_layer_unit", "categorical", choices=[64, 128, 256, 512]),
-        ParamSpec("batch_size", "categorical", choices=[32, 64, 128]), _LEARNING_RATE),
+        Param("layer_num", "int", low=2, high=4), _EPOCHS,
+        Param("first_layer_unit", "categorical", choices=[64, 128, 256, 512]),
+        Param("batch_size", "categorical", choices=[32, 64, 128]), _LEARNING_RATE),
         None, BUILTIN_LIMITS, ("layer_num", "epochs", "first_layer_unit", "batch_size", "learning_rate")),
     "cnn": ModelSpec("cnn", (
-        ParamSpec("k", "int", low=2, high=5), ParamSpec("layer_num", "int", low=1, high=3), _EPOCHS,
-        ParamSpec("first_layer_unit", "categorical", choices=[16, 32, 64, 128, 256]),
-        ParamSpec("batch_size", "fixed", value=128), _LEARNING_RATE, ParamSpec("dropout", "fixed", value=0.5)),
+        Param("k", "int", low=2, high=5), Param("layer_num", "int", low=1, high=3), _EPOCHS,
+        Param("first_layer_unit", "categorical", choices=[16, 32, 64, 128, 256]),
+        Param("batch_size", "fixed", value=128), _LEARNING_RATE, Param("dropout", "fixed", value=0.5)),
         None, BUILTIN_LIMITS,
         ("k", "layer_num", "epochs", "first_layer_unit", "batch_size", "learning_rate", "dropout"), needs_images=True),
 }

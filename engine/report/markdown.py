@@ -15,7 +15,7 @@ from engine.contract import Objective
 from engine.files import write_text_atomically
 from engine.report.figures import write_figures, write_trials_csv
 from engine.report.formatting import number_text, seconds_text, table
-from engine.space import ParamSpec, epochs_ceiling
+from engine.space import Param, epochs_ceiling
 from engine.store import mask_url, reading_study, schema, study_objective
 from engine.store.follower import MIN_TRIALS_FOR_IMPORTANCE
 from engine.study import stored_config
@@ -78,7 +78,7 @@ def render_report(study: optuna.Study, figures: list | None = None, csv: str = "
         out += ["## Configuration", "", table(["setting", "value"], [[k, v] for k, v in settings.items()]), ""]
     space = config.get("space", {})
     if space:
-        rows = [[name, spec.get("kind"), ParamSpec(name, **spec).describe()] for name, spec in space.items()]
+        rows = [[name, table.get("kind"), Param(name, **table).describe()] for name, table in space.items()]
         out += ["## Search space", "", table(["parameter", "kind", "values"], rows), ""]
         out += _epochs_note(config)
     out += _model_and_data(attrs)

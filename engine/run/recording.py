@@ -38,7 +38,7 @@ def record_study(study: optuna.Study, config: StudyConfig, info: DataInfo, worke
     if schema.DATA not in attrs:
         study.set_user_attr(schema.CONFIG, stored_form(config))
         study.set_user_attr(schema.ENVIRONMENT, info.environment)
-        study.set_user_attr(schema.PARAM_NAMES, [s.name for s in config.trial_space if s.kind != "fixed"])
+        study.set_user_attr(schema.PARAM_NAMES, [param.name for param in config.trial_space if param.kind != "fixed"])
         study.set_user_attr(schema.MODEL, info.model)
         study.set_user_attr(schema.DATA, {"name": info.dataset, "note": info.note, "n_train": info.n_train,
                                           "n_test": info.n_test, **info.details})  # last: a watcher waits for it

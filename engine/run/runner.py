@@ -120,7 +120,7 @@ class StudyRunner:
         n_finished = len(study.get_trials(deepcopy=False, states=FINISHED))
         self.emit(StudyStarted(config.name, mask_url(config.storage_url), info.dataset, info.note, info.n_train,
                                info.n_test, info.device, config.n_trials, n_finished,
-                               tuple(spec.name for spec in config.trial_space if spec.kind != "fixed"), log_path,
+                               tuple(param.name for param in config.trial_space if param.kind != "fixed"), log_path,
                                config.objective, config.goal.maximize, info.details.get("num_classes", 0),
                                tuple(info.details.get("input_shape", ()))))
         log.info("worker %s joined study %s", self.worker.id, config.name)
@@ -129,8 +129,8 @@ class StudyRunner:
         if info.note:
             log.info(info.note)
         self.follower = StudyFollower(study, self.emit)
-        if self.follower.poll(final=True).finished >= config.n_trials:  # a resumed study's trials, and others'
-            self._end(StopReason.FINISHED, f"the study already has {self.follower.counts.finished} finished trials "
+        if self.follower.poll(final=True).counted >= config.n_trials:  # a resumed study's trials, and others'
+            self._end(StopReason.FINISHED, f"the study already has {self.follower.counts.counted} finished trials "
                                            f"(n_trials = {config.n_trials}); raise n_trials to run more")
         if dialect(config.storage_url) == "journal":
             for number in fail_dead_local_trials(study, self.worker.host):
@@ -167,10 +167,10 @@ class StudyRunner:
             if config.timeout and time.monotonic() - started >= config.timeout:
                 self._end(StopReason.TIMEOUT, f"timeout after {config.timeout:g} s")
                 return False
-            if counts.finished >= config.n_trials:
+            if counts.counted >= config.n_trials:
                 self._end(StopReason.FINISHED, f"finished {config.n_trials} trials")
                 return False
-            if counts.finished + counts.running < config.n_trials:
+            if counts.counted + counts.running < config.n_trials:
                 return True
             if not waiting:
                 waiting = True

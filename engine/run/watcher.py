@@ -132,7 +132,7 @@ class StudyWatcher:
             if found is not None and found[0] != earlier_stop:
                 stop = found[1]
             idle = counts.running == 0
-            if counts.finished >= n_trials and idle:
+            if counts.counted >= n_trials and idle:
                 return self._finish(StopReason.FINISHED, f"finished {n_trials} trials", follower)
             if stop and idle:
                 return self._finish(StopReason.STOPPED, stop.text(), follower)
@@ -141,7 +141,7 @@ class StudyWatcher:
             if not alive:
                 if stop:
                     return self._finish(StopReason.STOPPED, stop.text(), follower)
-                return self._finish(StopReason.WORKERS_EXITED, f"the workers exited with {counts.finished} of "
+                return self._finish(StopReason.WORKERS_EXITED, f"the workers exited with {counts.counted} of "
                                                                f"{n_trials} trials finished", follower, ok=False)
             self._sleep()
 

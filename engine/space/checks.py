@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from engine.errors import ConfigError, plain, shown
-from engine.space.params import ParamSpec
+from engine.space.params import Param
 
 Limits = dict[str, tuple[type, float, float]]  # parameter -> (type, minimum, maximum)
 
@@ -33,47 +33,47 @@ def _check_bound(where: str, value: Any) -> None:
         raise ConfigError(f"{where}: expected a number, got {shown(value)}")
 
 
-def check_spec(spec: ParamSpec, limits: tuple[type, float, float] | None = None) -> None:
+def check_param(param: Param, limits: tuple[type, float, float] | None = None) -> None:
     """Raise ConfigError naming what is wrong with one parameter (within `limits` when it has them)."""
-    where = f"space.{spec.name}"
-    if spec.kind == "fixed":
-        _check_value(f"{where}.value", spec.name, spec.value, limits)
-    elif spec.kind == "categorical":
-        if not isinstance(spec.choices, list) or not spec.choices:
+    where = f"space.{param.name}"
+    if param.kind == "fixed":
+        _check_value(f"{where}.value", param.name, param.value, limits)
+    elif param.kind == "categorical":
+        if not isinstance(param.choices, list) or not param.choices:
             raise ConfigError(f"{where}.choices: must be a non-empty list of values")
-        for choice in spec.choices:
-            _check_value(f"{where}.choices", spec.name, choice, limits)
-        if len({repr(choice) for choice in spec.choices}) != len(spec.choices):
+        for choice in param.choices:
+            _check_value(f"{where}.choices", param.name, choice, limits)
+        if len({repr(choice) for choice in param.choices}) != len(param.choices):
             raise ConfigError(f"{where}.choices: values must be distinct")
-    elif spec.kind in ("int", "float"):
-        if limits is not None and spec.kind != ("int" if limits[0] is int else "float"):
+    elif param.kind in ("int", "float"):
+        if limits is not None and param.kind != ("int" if limits[0] is int else "float"):
             expected = "int" if limits[0] is int else "float"
-            raise ConfigError(f"{where}.kind: a range of {spec.name} must be {expected}; or use categorical or fixed")
+            raise ConfigError(f"{where}.kind: a range of {param.name} must be {expected}; or use categorical or fixed")
         for bound in ("low", "high"):
             if limits is None:
-                _check_bound(f"{where}.{bound}", getattr(spec, bound))
-                if spec.kind == "int" and getattr(spec, bound) != int(getattr(spec, bound)):
+                _check_bound(f"{where}.{bound}", getattr(param, bound))
+                if param.kind == "int" and getattr(param, bound) != int(getattr(param, bound)):
                     raise ConfigError(f"{where}.{bound}: must be a whole number for an int parameter")
             else:
-                _check_value(f"{where}.{bound}", spec.name, getattr(spec, bound), limits)
-        if spec.low > spec.high:
-            raise ConfigError(f"{where}: low must be <= high (got {spec.low} > {spec.high})")
-        _check_step_and_log(where, spec)
+                _check_value(f"{where}.{bound}", param.name, getattr(param, bound), limits)
+        if param.low > param.high:
+            raise ConfigError(f"{where}: low must be <= high (got {param.low} > {param.high})")
+        _check_step_and_log(where, param)
     else:
-        raise ConfigError(f"{where}.kind: {spec.kind!r} is not allowed; choose int, float, categorical or fixed")
+        raise ConfigError(f"{where}.kind: {param.kind!r} is not allowed; choose int, float, categorical or fixed")
 
 
-def _check_step_and_log(where: str, spec: ParamSpec) -> None:
-    if spec.log and spec.step not in (None, 1):
+def _check_step_and_log(where: str, param: Param) -> None:
+    if param.log and param.step not in (None, 1):
         raise ConfigError(f"{where}: log and step cannot be combined (Optuna allows step only on a linear scale)")
-    if spec.log and spec.low <= 0:
-        raise ConfigError(f"{where}.low: must be > 0 on a log scale, got {spec.low}")
-    if spec.step is None:
+    if param.log and param.low <= 0:
+        raise ConfigError(f"{where}.low: must be > 0 on a log scale, got {param.low}")
+    if param.step is None:
         return
-    if isinstance(spec.step, bool) or not isinstance(spec.step, (int, float)) or spec.step <= 0:
-        raise ConfigError(f"{where}.step: must be a positive number, got {spec.step!r}")
-    if spec.kind == "int" and spec.step != int(spec.step):
-        raise ConfigError(f"{where}.step: must be a whole number for an int parameter, got {spec.step!r}")
-    span = (spec.high - spec.low) / spec.step
+    if isinstance(param.step, bool) or not isinstance(param.step, (int, float)) or param.step <= 0:
+        raise ConfigError(f"{where}.step: must be a positive number, got {param.step!r}")
+    if param.kind == "int" and param.step != int(param.step):
+        raise ConfigError(f"{where}.step: must be a whole number for an int parameter, got {param.step!r}")
+    span = (param.high - param.low) / param.step
     if abs(span - round(span)) > 1e-9:
-        raise ConfigError(f"{where}.step: {spec.step} does not divide the range {spec.low}..{spec.high}")
+        raise ConfigError(f"{where}.step: {param.step} does not divide the range {param.low}..{param.high}")

@@ -1,4 +1,4 @@
-"""ParamSpec: one hyperparameter of a search space. A leaf: it imports nothing else of tunedeck's but errors."""
+"""Param: one hyperparameter of a search space. A leaf: it imports nothing else of tunedeck's but errors."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ FIELDS = {"int": {"low", "high", "step", "log"}, "float": {"low", "high", "step"
 
 
 @dataclass
-class ParamSpec:
+class Param:
     """One hyperparameter: an int or float range, a list of choices, or a fixed value."""
 
     name: str
@@ -26,7 +26,7 @@ class ParamSpec:
     value: Any = None
 
     @classmethod
-    def from_table(cls, name: str, table: Any) -> ParamSpec:
+    def from_table(cls, name: str, table: Any) -> Param:
         """One parameter from its TOML table (or a bare value, which fixes it)."""
         where = f"space.{name}"
         if not isinstance(table, dict):  # `epochs = 3` is shorthand for a fixed value
@@ -43,8 +43,8 @@ class ParamSpec:
                               f"allowed: {', '.join(sorted(FIELDS[kind]))}")
         return cls(name, kind, **table)
 
-    def copy(self) -> ParamSpec:
-        return ParamSpec(**vars(self))
+    def copy(self) -> Param:
+        return Param(**vars(self))
 
     def to_dict(self) -> dict[str, Any]:
         """The TOML table for this parameter (name excluded, empty fields dropped)."""
@@ -89,6 +89,6 @@ class ParamSpec:
         return int(self.low) if self.kind == "int" else self.low
 
 
-def epochs_ceiling(spec: ParamSpec) -> int:
+def epochs_ceiling(param: Param) -> int:
     """The most epochs a parameter `epochs` allows."""
-    return int(spec.extremes()[1])
+    return int(param.extremes()[1])

@@ -5,6 +5,7 @@ from engine.store import schema
 from engine.store.catalog import StudyRow, list_studies
 from engine.store.control import read_stop_request, run_again, stop_request_id, stop_study, write_stop_request
 from engine.store.follower import Counts, StudyFollower, epochs_of, study_objective, trial_finished_event
+from engine.store.identity import WorkerInfo, fail_dead_local_trials, pid_alive, process_start, this_worker
 from engine.store.opening import (
     check_study,
     close_storage,
@@ -23,7 +24,6 @@ from engine.store.urls import (
     url_from_env,
     with_driver,
 )
-from engine.store.workers import WorkerInfo, fail_dead_local_trials, pid_alive, process_start, this_worker
 
 __all__ = [
     "Counts", "StudyFollower", "StudyRow", "WorkerInfo", "check_storage_files", "check_study", "check_url",

@@ -37,8 +37,8 @@ class Counts:
     waiting: int = 0  # queued: a retry of a dead worker's trial, or parameters enqueued by a person
 
     @property
-    def finished(self) -> int:
-        """Complete and pruned trials: what n_trials counts."""
+    def counted(self) -> int:
+        """Complete and pruned trials: what n_trials counts (Optuna's is_finished() counts FAIL too)."""
         return self.complete + self.pruned
 
 

@@ -11,7 +11,7 @@ import optuna
 from optuna.study import StudyDirection
 
 from engine.errors import ConfigError
-from engine.space import ParamSpec
+from engine.space import Param
 from engine.store import mask_url, schema
 from engine.study.config import FIELD_HELP, StudyConfig
 
@@ -22,15 +22,15 @@ IGNORED_SETTINGS = ("storage", "study_name", "out_dir", "workers", "gpus")  # wh
 def stored_config(data: dict[str, Any]) -> StudyConfig:
     """A StudyConfig from a study's stored config, not validated (a report never imports a model to check it)."""
     settings = {key: value for key, value in data.items() if key in FIELD_HELP}
-    space = [ParamSpec(name, **spec) for name, spec in data.get("space", {}).items()]
+    space = [Param(name, **table) for name, table in data.get("space", {}).items()]
     return StudyConfig(**settings, space=space)
 
 
 def _space_differences(old: StudyConfig, new: StudyConfig) -> tuple[list[str], list[str]]:
     """Differences between what the trials of each config draw (the trial spaces)."""
     incompatible, compatible = [], []
-    before = {spec.name: spec for spec in old.trial_space}
-    after = {spec.name: spec for spec in new.trial_space}
+    before = {param.name: param for param in old.trial_space}
+    after = {param.name: param for param in new.trial_space}
     for name in sorted(before.keys() | after.keys()):
         o, n = before.get(name), after.get(name)
         if o is None or n is None:

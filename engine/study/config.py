@@ -12,7 +12,7 @@ from typing import Any
 from engine.contract import Objective
 from engine.errors import ConfigError, plain, shown
 from engine.models import BUILTIN_SPECS, check_space, spec_for
-from engine.space import ParamSpec, epochs_ceiling
+from engine.space import Param, epochs_ceiling
 from engine.store import check_url, url_from_env
 
 SAMPLERS = ("tpe", "random")
@@ -76,7 +76,7 @@ class StudyConfig:
     workers: int = 0
     gpus: str = ""
     heartbeat: int = 30
-    space: list[ParamSpec] = field(default_factory=list)
+    space: list[Param] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.space and self.model in BUILTIN_SPECS:  # a model file's space comes when it is validated:
@@ -121,14 +121,14 @@ class StudyConfig:
         return 0 if self.seed_protocol else self.lr_patience
 
     @property
-    def trial_space(self) -> list[ParamSpec]:
+    def trial_space(self) -> list[Param]:
         """The space trials draw from. With early stopping in force, `epochs` is a ceiling, not a search
         dimension: each trial trains up to the largest epochs allowed and stops when val accuracy stops
         improving (sampling it would only cut some trials short)."""
         if not self.early_stopping_patience:
             return self.space
-        return [ParamSpec("epochs", "fixed", value=epochs_ceiling(spec)) if spec.name == "epochs" else spec
-                for spec in self.space]
+        return [Param("epochs", "fixed", value=epochs_ceiling(param)) if param.name == "epochs" else param
+                for param in self.space]
 
     @property
     def run_dir(self) -> Path:
@@ -162,17 +162,17 @@ class StudyConfig:
         """How many worker processes to start: `workers`, else one per GPU, else 1."""
         return self.workers or len(self.gpu_list) or 1
 
-    def param(self, name: str) -> ParamSpec:
-        """The spec for one parameter (KeyError if absent)."""
-        for spec in self.space:
-            if spec.name == name:
-                return spec
+    def param(self, name: str) -> Param:
+        """One parameter of the space (KeyError if absent)."""
+        for param in self.space:
+            if param.name == name:
+                return param
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for TOML and for the study's user attributes."""
         data = {f: getattr(self, f) for f in FIELD_HELP}
-        data["space"] = {spec.name: spec.to_dict() for spec in self.space}
+        data["space"] = {param.name: param.to_dict() for param in self.space}
         return data
 
 

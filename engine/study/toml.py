@@ -11,7 +11,7 @@ import tomli_w
 from engine.errors import ConfigError, shown
 from engine.files import write_text_atomically
 from engine.models import spec_for
-from engine.space import ParamSpec
+from engine.space import Param
 from engine.study.config import FIELD_HELP, StudyConfig, validate
 
 CONFIG_SIZE_LIMIT = 1_000_000  # bytes; a real config is a few kB
@@ -94,7 +94,7 @@ def config_from_dict(data: dict[str, Any], base: Path | None = None) -> StudyCon
             raise ConfigError("space: must be a table of parameters, e.g. [space.epochs]")
         params = {param.name: param for param in spec_for(model).default_space()}
         for name, table in space_data.items():
-            params[name] = ParamSpec.from_table(name, table)
+            params[name] = Param.from_table(name, table)
         config.space = list(params.values())
     validate(config)
     return config

@@ -88,7 +88,7 @@ class SetupScreen(ConfigFileActions, Screen):
                                                       placeholder="all"), "subset")
             yield DataSummary(id="data-info")
             yield Label("Search space", classes="section")
-            yield Vertical(*[ParamRow(spec) for spec in c.space], id="space")
+            yield Vertical(*[ParamRow(param) for param in c.space], id="space")
             yield Label("Study", classes="section")
             with Horizontal(classes="fields"):
                 yield field("Trials", Input(str(c.n_trials), type="integer", compact=True, id="n_trials"), "n_trials")
@@ -256,7 +256,7 @@ class SetupScreen(ConfigFileActions, Screen):
         for row in container.query(ParamRow):
             row.ready = False
         await container.remove_children()
-        await container.mount_all([ParamRow(spec) for spec in space])
+        await container.mount_all([ParamRow(param) for param in space])
 
     # --- actions ----------------------------------------------------------------------
     @guarded

@@ -8,9 +8,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from engine import ParamSpec
+from engine import Param
 from engine.space import KINDS
-from tui.form import spec_fields
+from tui.form import param_fields
 
 NUMBER = r"[-+0-9.eE]*"
 ANY = None  # choices and fixed values may be strings too: relu, tanh
@@ -34,10 +34,10 @@ class ParamRow(Vertical):
     ParamRow.kind-fixed .range, ParamRow.kind-fixed .choices { display: none; }
     """
 
-    def __init__(self, spec: ParamSpec) -> None:
-        super().__init__(id=f"row-{spec.name}", classes=f"kind-{spec.kind}")
-        self.param = spec.name
-        self.initial = spec_fields(spec)
+    def __init__(self, param: Param) -> None:
+        super().__init__(id=f"row-{param.name}", classes=f"kind-{param.kind}")
+        self.param = param.name
+        self.initial = param_fields(param)
         self.ready = False  # its inputs are mounted (and it is not being removed): its fields can be read
 
     def on_mount(self) -> None:
@@ -66,7 +66,7 @@ class ParamRow(Vertical):
                 self.set_class(kind == event.value, f"kind-{kind}")
 
     def fields(self) -> dict[str, Any]:
-        """The row's current text, keyed like `tui.form.spec_fields`."""
+        """The row's current text, keyed like `tui.form.param_fields`."""
         def text(part: str) -> str:
             return self.query_one(f"#{self.param}-{part}", Input).value
 

@@ -1,4 +1,5 @@
-"""Workers: who runs a trial (host, pid, device), whether that process still lives, and dead owners' trials."""
+"""Worker identity: who runs a trial (host, pid, device), whether that process still lives, and dead owners'
+trials."""
 
 from __future__ import annotations
 
