@@ -104,3 +104,15 @@ def test_the_asha_pruner_is_optunas_successive_halving():
 
     assert isinstance(make_pruner(StudyConfig(pruner="asha")), optuna.pruners.SuccessiveHalvingPruner)
     assert isinstance(make_pruner(StudyConfig()), optuna.pruners.MedianPruner)  # the default
+
+
+def test_a_user_error_carries_the_field_it_names():
+    from engine.study import config_from_dict
+
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict({"space": {"epochs": {"kind": "int", "low": 5, "high": 50, "step": 7}}})
+    assert caught.value.field == "space.epochs.step"
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict({"n_trials": 0})
+    assert caught.value.field == "n_trials"
+    assert ConfigError("no colon here", field="model").field == "model" and ConfigError("plain").field == ""

@@ -27,6 +27,7 @@ from engine import (
     StudyWatcher,
     TrialFinished,
     TrialStarted,
+    TrialStopped,
     WorkerPool,
 )
 from engine.keras import Retrainer
@@ -154,6 +155,30 @@ def test_a_pool_stopped_here_signals_its_workers_and_ends_ok(tmp_path):
     assert [process.returncode for process in pool.processes] == [0, 0]
     assert stored_stop(config.storage_url) is None
     assert {t.stopped_by for t in recorder.of(TrialFinished) if t.state == "FAIL"} == {"signal"}
+
+
+def test_a_pool_stopped_through_the_storage_ends_ok_and_its_workers_exit_0(tmp_path):
+    config = fake_config(tmp_path, f"sqlite:///{tmp_path}/study.db", n_trials=20, epochs=100)
+    recorder = Recorder()
+    pool = WorkerPool(config, recorder, n_workers=2, poll_seconds=0.2, command=FAKE_WORKER)
+    running = Running(pool)
+    wait_until(lambda: len(recorder.of(TrialStarted)) >= 2, 60)
+    stop_study(config.storage_url, "shared", now=True, by="tester")
+    finished = running.join(90)
+    assert (finished.reason, finished.ok, finished.detail) == (StopReason.STOPPED, True, "stopped by tester")
+    assert [process.returncode for process in pool.processes] == [0, 0]
+    assert {t.stopped_by for t in recorder.of(TrialFinished) if t.state == "FAIL"} == {"user"}
+
+
+def test_a_retrainer_stopped_by_a_signal_writes_nothing(finished_study, tmp_path):
+    config = finished_study[0]
+    retrainer = Retrainer(config.storage_url, config.name, out_dir=str(tmp_path / "final"))
+    with SignalRelay((signal.SIGUSR1,), lambda signum: retrainer.stop(StopRequest(now=True, cause=Cause.SIGNAL))):
+        os.kill(os.getpid(), signal.SIGUSR1)
+        wait_until(retrainer._stop.is_set, 10)
+    with pytest.raises(TrialStopped, match="nothing was written"):
+        retrainer.run()
+    assert not (tmp_path / "final" / "final.keras").exists() and not (tmp_path / "final" / "final.md").exists()
 
 
 @pytest.mark.parametrize("repeat", range(5))

@@ -112,10 +112,10 @@ def form_to_data(values: dict[str, Any], space: dict[str, dict[str, Any]]) -> tu
     return data, errors
 
 
-def field_of(message: str) -> str:
-    """The field an error names: `space.epochs.step: ...` -> `space.epochs`; `n_trials: ...` -> `n_trials`."""
-    head = message.split(":", 1)[0]
-    parts = head.split(".")
+def form_field(error: ConfigError) -> str:
+    """The form field of the field an error names: `space.epochs.step` -> `space.epochs` (the parameter's row);
+    `n_trials` -> `n_trials`."""
+    parts = error.field.split(".")
     return ".".join(parts[:2]) if parts[0] == "space" else parts[0]
 
 
@@ -128,7 +128,7 @@ def check_form(values: dict[str, Any], space: dict[str, dict[str, Any]]) -> tupl
         try:
             config = config_from_dict(data)
         except ConfigError as exc:
-            field = field_of(str(exc))
+            field = form_field(exc)
             if field in errors or not _drop(data, field):
                 errors.setdefault(field, str(exc))
                 break

@@ -9,6 +9,7 @@ from engine.keras.datasets import load_dataset
 from engine.keras.device import cpu_cores, detect_gpus
 from engine.keras.retrain import Retrainer, best_epochs, chosen_trial
 from engine.keras.saving import save_atomically
+from engine.signals import interrupts_held
 
 if TYPE_CHECKING:
     from engine.contract import Trainer
@@ -16,8 +17,6 @@ if TYPE_CHECKING:
 
 def keras_trainer() -> Trainer:
     """The trainer of a study run in this process: TensorFlow is imported now, with Ctrl-C held."""
-    from engine.signals import interrupts_held
-
     with interrupts_held():
         from engine.keras.training import KerasTrainer
     return KerasTrainer()
