@@ -24,6 +24,7 @@ from engine import (
     EpochEnded,
     ImportancesUpdated,
     StopReason,
+    StopRequest,
     StudyConfig,
     StudyFinished,
     StudyStarted,
@@ -43,12 +44,19 @@ class StreamingRunner:
 
     Between trials it sleeps, releasing the GIL as a real engine does while TensorFlow trains."""
 
+    trains_here = True
+    owns_workers = False
+    can_retrain = False
+
     def __init__(self, config, emit, n_trials: int, epochs: int, rate: float) -> None:
         self.emit, self.n_trials, self.epochs, self.period = emit, n_trials, epochs, 1.0 / rate
         self._stop = threading.Event()
         self.emitted = 0
 
-    def stop(self, now: bool = False) -> None:
+    def stop(self, request: StopRequest) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
         self._stop.set()
 
     def run(self) -> StudyFinished:

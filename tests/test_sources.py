@@ -152,6 +152,7 @@ def test_a_pool_stopped_here_signals_its_workers_and_ends_ok(tmp_path):
     pool.stop(StopRequest(now=True, scope=Scope.PROCESS))
     finished = running.join(90)
     assert (finished.reason, finished.ok) == (StopReason.STOPPED, True)
+    assert recorder.of(StudyFinished) == [finished]  # what it shows is what it returns
     assert [process.returncode for process in pool.processes] == [0, 0]
     assert stored_stop(config.storage_url) is None
     assert {t.stopped_by for t in recorder.of(TrialFinished) if t.state == "FAIL"} == {"signal"}

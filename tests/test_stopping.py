@@ -21,9 +21,9 @@ SIGTERM_HERE = StopRequest(now=True, scope=Scope.PROCESS, cause=Cause.SIGNAL)
 
 def test_a_later_request_escalates_and_never_downgrades():
     latch = StopLatch()
-    assert latch.request is None and not latch.after_trial.is_set()
+    assert latch.request is None and not latch.now.is_set()
     latch.ask(AFTER_HERE)
-    assert latch.after_trial.is_set() and not latch.now.is_set()
+    assert latch.request == AFTER_HERE and not latch.now.is_set()
     assert latch.ask(NOW_STUDY) == StopRequest(now=True, scope=Scope.STUDY, cause=Cause.USER)
     assert latch.now.is_set()
     assert latch.ask(AFTER_HERE) == StopRequest(now=True, scope=Scope.STUDY, cause=Cause.USER)  # not downgraded
@@ -58,6 +58,25 @@ def test_a_process_request_is_never_written_and_a_stored_one_is_not_written_agai
     other = StopLatch()
     other.seen_in_storage(StopRequest(now=True, scope=Scope.STUDY, by="host:1/cpu"))
     assert other.now.is_set() and other.unwritten() is None and other.request.text() == "stopped by host:1/cpu"
+
+
+@pytest.mark.parametrize("order", ["study first", "process first"])
+def test_a_stop_now_for_this_process_never_becomes_one_for_the_whole_study(order):
+    """`s` (every worker, after the trial) and a SIGTERM (this process, now): here it stops now, but the other
+    workers are only ever told to stop after their trial."""
+    latch = StopLatch()
+    first, second = (StopRequest(), SIGTERM_HERE) if order == "study first" else (SIGTERM_HERE, StopRequest())
+    latch.ask(first)
+    if order == "study first":
+        latch.mark_written(latch.unwritten())
+    latch.ask(second)
+    assert latch.request.now and latch.now.is_set()
+    pending = latch.unwritten()
+    assert pending is None if order == "study first" else pending == StopRequest()
+    seen = StopLatch()
+    seen.seen_in_storage(StopRequest(by="host:1/cpu"))  # another worker's `s`, read from the storage
+    seen.ask(SIGTERM_HERE)
+    assert seen.unwritten() is None  # not written back, escalated
 
 
 def test_requests_from_many_threads_merge_to_the_strongest():

@@ -192,8 +192,6 @@ def run_headless(config: StudyConfig, export: str | None, plots: bool = True, be
         """On the relay's thread, where a stop and the display's lock are safe: this process's training or
         workers stop; other workers of the study go on."""
         nonlocal interrupts, stopped_by
-        if display.started is None:
-            return  # the handler ended the run
         if signum == signal.SIGINT:
             interrupts += 1
             source.stop(StopRequest(now=interrupts > 1, scope=Scope.PROCESS))

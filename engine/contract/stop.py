@@ -63,13 +63,14 @@ class StopRequest:
 
 class StopLatch:
     """The stop requests a source received, merged behind one lock and readable from any thread (never from a
-    signal handler). `after_trial` and `now` are Events that training loops wait on or check between batches."""
+    signal handler). `now` is an Event that training checks between batches. A request for this process only
+    never reaches the storage, even merged with a study-wide one."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._request: StopRequest | None = None
-        self._written: StopRequest | None = None  # the study-wide part already written to the storage
-        self.after_trial = threading.Event()
+        self._request: StopRequest | None = None  # every request, merged: what this process does
+        self._study: StopRequest | None = None  # the study-wide requests alone, merged: what every worker is told
+        self._written: StopRequest | None = None  # the study-wide part already in the storage
         self.now = threading.Event()
         self.changed = threading.Event()  # set on every request: wakes a waiting loop
 
@@ -83,8 +84,9 @@ class StopLatch:
         """Record a request; returns the merged one."""
         with self._lock:
             self._request = request if self._request is None else self._request.merged(request)
+            if request.scope == Scope.STUDY:
+                self._study = request if self._study is None else self._study.merged(request)
             merged = self._request
-        self.after_trial.set()
         if merged.now:
             self.now.set()
         self.changed.set()
@@ -93,8 +95,8 @@ class StopLatch:
     def unwritten(self) -> StopRequest | None:
         """The study-wide request still to write to the storage (new, or escalated to now since it was written)."""
         with self._lock:
-            request, written = self._request, self._written
-        if request is None or request.scope < Scope.STUDY:
+            request, written = self._study, self._written
+        if request is None:
             return None
         if written is not None and (written.now or not request.now):
             return None

@@ -49,7 +49,8 @@ def best_epochs(trial: FrozenTrial, monitored: Objective) -> int:
     curve = schema.trial_curve(trial)
     if not curve:
         return int(trial.params.get("epochs", trial.user_attrs.get(schema.FIXED_PARAMS, {}).get("epochs", 1)))
-    return monitored.best(range(len(curve)), lambda i: curve[i]) + 1
+    best = monitored.best(range(len(curve)), lambda i: curve[i])
+    return len(curve) if best is None else best + 1  # no epoch with a number: all that it trained
 
 
 class Retrainer:

@@ -47,7 +47,13 @@ class WorkerPool:
         self.detach = detach  # workers in their own session: they outlive this process if it leaves them
         self.processes: list[subprocess.Popen] = []
         self.stopped_here: StopRequest | None = None  # a stop of this pool's own workers (signals)
-        self.watcher = StudyWatcher(config.storage_url, config.name, self.emit, poll_seconds, alive=self.alive)
+        self.watcher = StudyWatcher(config.storage_url, config.name, self._relay, poll_seconds, alive=self.alive)
+
+    def _relay(self, event: Event) -> None:
+        """The watcher's events, but for its StudyFinished: the pool emits its own once it knows how its workers
+        left (a stop it asked for, a worker that crashed)."""
+        if not isinstance(event, StudyFinished):
+            self.emit(event)
 
     def alive(self) -> bool:
         return any(process.poll() is None for process in self.processes)
@@ -84,6 +90,7 @@ class WorkerPool:
             self.stop(StopRequest(now=True, scope=Scope.PROCESS))
             raise
         if finished.reason == StopReason.CLOSED:
+            self.emit(finished)
             return finished  # the view was closed; the workers go on
         if finished.reason == StopReason.WORKERS_EXITED and self.stopped_here is not None:  # they did as asked
             finished = replace(finished, reason=StopReason.STOPPED, ok=True, detail=self.stopped_here.text())
@@ -101,6 +108,7 @@ class WorkerPool:
             self.emit(EngineError(failure))
         if failures and finished.ok:
             finished = replace(finished, ok=False, detail=f"{finished.text}; {failures[0]}")
+        self.emit(finished)
         return finished
 
     def last_line(self, index: int) -> str:
