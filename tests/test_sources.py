@@ -18,6 +18,7 @@ from fakes import FakeTrainer, fake_config, wait_until
 
 from engine import (
     Cause,
+    EngineError,
     Scope,
     Source,
     StopReason,
@@ -192,3 +193,75 @@ def test_three_workers_that_finished_the_study_end_it_ok(postgres_url, tmp_path,
     finished = Running(pool).join(120)
     assert (finished.reason, finished.ok, finished.n_complete) == (StopReason.FINISHED, True, 9)
     assert [process.returncode for process in pool.processes] == [0, 0, 0]
+
+
+def test_a_crashed_worker_is_told_apart_from_failed_trials(tmp_path):
+    """A worker that dies on an error of its own: the pool names it and its log, the study ends "worker crashed"
+    (exit 3 from `tunedeck run`), and the trial says what failed it (not "stopped sending heartbeats")."""
+    config = fake_config(tmp_path, f"sqlite:///{tmp_path}/study.db", n_trials=4)
+    recorder = Recorder()
+    pool = WorkerPool(config, recorder, n_workers=1, poll_seconds=0.2, command=(*FAKE_WORKER, "crash"))
+    finished = Running(pool).join(90)
+    assert (finished.reason, finished.ok) == (StopReason.WORKER_CRASHED, False)
+    assert "worker 0 crashed: RuntimeError: boom: a bug in the worker (traceback in" in finished.detail
+    assert pool.processes[0].returncode == 3
+    assert any("worker 0 crashed" in e.message for e in recorder.of(EngineError))
+    trial = recorder.of(TrialFinished)[0]
+    assert (trial.state, trial.error) == ("FAIL", "the worker failed: RuntimeError: boom: a bug in the worker")
+    assert "RuntimeError: boom" in (tmp_path / "runs" / "shared" / "tunedeck.log").read_text()
+
+
+def test_a_watcher_rides_out_a_storage_that_stops_answering(tmp_path, monkeypatch):
+    import sqlalchemy.exc
+
+    from engine.run import watcher as watcher_module
+
+    failures = {"left": 3}
+
+    class FlakyFollower(watcher_module.StudyFollower):
+        def poll(self, final: bool = False):
+            if failures["left"] and self._seen:  # after the first poll: the storage goes away for three polls
+                failures["left"] -= 1
+                raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("server closed the connection"))
+            return super().poll(final)
+
+    monkeypatch.setattr(watcher_module, "StudyFollower", FlakyFollower)
+    recorder = Recorder()
+    running = Running(runner_for(tmp_path, recorder, n_trials=4, epochs=3))
+    wait_until(lambda: recorder.of(TrialStarted), 30)
+    view = Recorder()
+    finished = Running(StudyWatcher(f"sqlite:///{tmp_path}/study.db", "shared", view, poll_seconds=0.1)).join(60)
+    assert (finished.reason, finished.ok, finished.n_complete) == (StopReason.FINISHED, True, 4)
+    assert failures["left"] == 0
+    errors = [e.message for e in view.of(EngineError)]
+    assert len(errors) == 1 and errors[0].startswith("storage unreachable, retrying: ")
+    assert sorted(t.number for t in view.of(TrialFinished)) == [0, 1, 2, 3]  # each trial once
+    running.join()
+
+
+def test_a_pool_whose_view_fails_leaves_its_workers_training(tmp_path, monkeypatch):
+    config = fake_config(tmp_path, f"sqlite:///{tmp_path}/study.db", n_trials=20, epochs=100)
+    recorder = Recorder()
+    pool = WorkerPool(config, recorder, n_workers=2, poll_seconds=0.2, command=FAKE_WORKER)
+
+    def broken_view():
+        wait_until(lambda: len(running_trials(config)) == 2, 60)
+        raise RuntimeError("the view broke")
+
+    monkeypatch.setattr(pool.watcher, "run", broken_view)
+    with pytest.raises(RuntimeError, match="the view broke"):
+        pool.run()
+    assert all(process.poll() is None for process in pool.processes)  # still training
+    assert "the workers go on" in recorder.of(EngineError)[-1].message
+    stop_study(config.storage_url, "shared", now=True, by="tester")
+    assert [process.wait(60) for process in pool.processes] == [0, 0]
+
+
+def running_trials(config) -> list:
+    from optuna.trial import TrialState
+
+    try:
+        with reading_study(config.storage_url, "shared") as study:
+            return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    except Exception:  # noqa: BLE001 - the workers have not created the study yet
+        return []

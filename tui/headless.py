@@ -32,6 +32,7 @@ from engine import (
     EpochEnded,
     RetrainEpoch,
     Scope,
+    StopReason,
     StopRequest,
     StudyConfig,
     StudyFinished,
@@ -172,7 +173,8 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 def run_headless(config: StudyConfig, export: str | None, plots: bool = True, bell: bool = False) -> int:
     """Run the study (in this process, or in worker processes: config.workers, config.gpus); write the
-    summary; exit 0 when done, 1 on a study error, 128 + N when signal N (SIGTERM, SIGHUP) stopped it."""
+    summary; exit 0 when done, 1 on a study error, 3 when a worker crashed, 128 + N when signal N (SIGTERM,
+    SIGHUP) stopped it."""
     console = Console(file=QuietWhenClosed(sys.stdout))
     errors = Console(stderr=True)
     display = RunDisplay(console if bell else None)
@@ -227,6 +229,8 @@ def run_headless(config: StudyConfig, export: str | None, plots: bool = True, be
     if stopped_by is not None:
         errors.print(escape(f"tunedeck: stopped by {stopped_by.name}; the study is resumable with the same command"))
         return 128 + stopped_by
+    if finished.reason == StopReason.WORKER_CRASHED:
+        return 3
     return 0 if finished.ok else 1
 
 

@@ -37,6 +37,7 @@ class StopReason(enum.StrEnum):
     TIMEOUT = "timeout"
     FAILURES = "failures"  # trials failed in a row
     WORKERS_EXITED = "workers_exited"  # the workers left before the study's end
+    WORKER_CRASHED = "worker_crashed"  # a worker process died on an error of its own (not a trial's)
     CLOSED = "closed"  # this view was closed; the study goes on
 
 

@@ -19,11 +19,10 @@ from engine.contract import AFTER_TRIAL, EngineError, Event, Scope, StopReason, 
 from engine.errors import UserError
 from engine.files import write_text_atomically
 from engine.run.watcher import StudyWatcher
+from engine.run.worker import CRASH_PREFIX, CRASHED, STUDY_FAILED, USER_ERROR, USER_ERROR_PREFIX
 from engine.study import StudyConfig, dump_config
 
 EXIT_WAIT_SECONDS = 30  # after the study ends, how long the workers get to leave before they are left alone
-USER_ERROR = 2  # a worker's exit status for a user's mistake (a dataset that cannot be read...)
-ERROR_PREFIX = "tunedeck worker: error: "
 WORKER_COMMAND = (sys.executable, "-m", "engine.run.worker")  # + the config file
 
 
@@ -86,30 +85,44 @@ class WorkerPool:
         self.start()
         try:
             finished = self.watcher.run()
-        except BaseException:  # Ctrl-C before the study began, a broken storage: the workers must not linger
+        except (KeyboardInterrupt, SystemExit):  # Ctrl-C or a signal before the study began: stop them, as asked
             self.stop(StopRequest(now=True, scope=Scope.PROCESS))
+            raise
+        except Exception as exc:  # the view's own trouble is never a reason to stop training
+            self.emit(EngineError(f"the view stopped ({type(exc).__name__}: {exc}); the workers go on: "
+                                  f"`tunedeck watch` shows them, `tunedeck stop` stops them"))
             raise
         if finished.reason == StopReason.CLOSED:
             self.emit(finished)
             return finished  # the view was closed; the workers go on
         if finished.reason == StopReason.WORKERS_EXITED and self.stopped_here is not None:  # they did as asked
             finished = replace(finished, reason=StopReason.STOPPED, ok=True, detail=self.stopped_here.text())
-        failures = []
+        crashes = []
         for index, process in enumerate(self.processes):
             try:
                 code = process.wait(EXIT_WAIT_SECONDS)
             except subprocess.TimeoutExpired:
                 continue
-            if code == USER_ERROR and self.last_line(index).startswith(ERROR_PREFIX):
-                raise UserError(self.last_line(index).removeprefix(ERROR_PREFIX))
-            if code not in (0, 1):
-                failures.append(f"worker {index} exited with status {code}: {self.last_line(index)}")
-        for failure in failures:
-            self.emit(EngineError(failure))
-        if failures and finished.ok:
-            finished = replace(finished, ok=False, detail=f"{finished.text}; {failures[0]}")
+            if code == USER_ERROR and self.last_line(index).startswith(USER_ERROR_PREFIX):
+                raise UserError(self.last_line(index).removeprefix(USER_ERROR_PREFIX))
+            if code not in (0, STUDY_FAILED):
+                crashes.append(self.crash_text(index, code))
+        for crash in crashes:
+            self.emit(EngineError(crash))
+        if crashes:  # distinct from a study that ended on failed trials
+            finished = replace(finished, reason=StopReason.WORKER_CRASHED, ok=False,
+                               detail=f"{finished.text}; {crashes[0]}")
         self.emit(finished)
         return finished
+
+    def crash_text(self, index: int, code: int) -> str:
+        """Why worker `index` ended with status `code`, in one line naming its log."""
+        line = self.last_line(index)
+        if code == CRASHED and line.startswith(CRASH_PREFIX):
+            return f"worker {index} crashed: {line.removeprefix(CRASH_PREFIX)}"
+        if code < 0:
+            return f"worker {index} was killed by {signal.Signals(-code).name} (log: {self.log_path(index)})"
+        return f"worker {index} exited with status {code}: {line} (log: {self.log_path(index)})"
 
     def last_line(self, index: int) -> str:
         """The last line a worker wrote (its error, when it failed)."""

@@ -213,6 +213,11 @@ class StudyRunner:
             trial.set_user_attr(schema.ERROR, str(exc))
             log.warning("trial %d failed: %s", trial.number, exc)
             raise
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:  # not the trial's failure but this worker's (a bug): the trial says what it was
+            trial.set_user_attr(schema.ERROR, f"the worker failed: {type(exc).__name__}: {first_line(exc)}")
+            raise
         trial.set_user_attr(schema.VAL_ACCURACY, result.val_accuracy)
         trial.set_user_attr(schema.TEST_ACCURACY, result.test_accuracy)
         trial.set_user_attr(schema.VAL_LOSS, result.val_loss)

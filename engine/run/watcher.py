@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import platform
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -26,7 +27,7 @@ from engine.contract import (
     StudyFinished,
     StudyStarted,
 )
-from engine.errors import StorageError
+from engine.errors import StorageError, first_line
 from engine.store import (
     StudyFollower,
     close_storage,
@@ -37,11 +38,13 @@ from engine.store import (
     read_stop_request,
     schema,
     stop_request_id,
+    transient,
     write_stop_request,
 )
 
 log = logging.getLogger("tunedeck")
 IMPORTANCE_SECONDS = 5.0  # a watched study with many workers recomputes importances at most this often
+STORAGE_RETRY_SECONDS = 120.0  # how long a view rides out an unreachable storage before it gives up
 
 
 class StudyWatcher:
@@ -61,6 +64,7 @@ class StudyWatcher:
         self.alive = alive  # the workers this view started are still running (None: not ours, unknown)
         self.latch = StopLatch()
         self._closed = threading.Event()
+        self._outage_since: float | None = None  # when the storage stopped answering, while it does not
 
     def stop(self, request: StopRequest = AFTER_TRIAL) -> None:
         """Ask every worker of the study to stop (written by the watching thread at its next poll). A request for
@@ -124,9 +128,17 @@ class StudyWatcher:
         stop: StopRequest | None = None
         while True:
             alive = self.alive is None or self.alive()  # read before the poll, so that the poll counts all they did
-            self._write_stop_request(study)
-            counts = follower.poll()
-            attrs = study.user_attrs
+            try:
+                self._write_stop_request(study)
+                counts = follower.poll()
+                attrs = study.user_attrs
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                self._storage_failed(exc)
+                self._sleep()
+                continue
+            self._storage_answered()
             n_trials = attrs.get(schema.N_TRIALS, 0)
             found = read_stop_request(attrs)
             if found is not None and found[0] != earlier_stop:
@@ -144,6 +156,24 @@ class StudyWatcher:
                 return self._finish(StopReason.WORKERS_EXITED, f"the workers exited with {counts.counted} of "
                                                                f"{n_trials} trials finished", follower, ok=False)
             self._sleep()
+
+    def _storage_failed(self, exc: Exception) -> None:
+        """A poll that the storage did not answer: said once, retried for STORAGE_RETRY_SECONDS, then an error
+        (the workers go on: a view's trouble never stops them)."""
+        now = time.monotonic()
+        if self._outage_since is None:
+            self._outage_since = now
+            log.warning("storage unreachable, retrying: %s", first_line(exc))
+            self.emit(EngineError(f"storage unreachable, retrying: {first_line(exc)}"))
+        if now - self._outage_since > STORAGE_RETRY_SECONDS:
+            seconds = now - self._outage_since
+            raise StorageError(f"storage: {mask_url(self.storage_url)} unreachable for {seconds:.0f} s: "
+                               f"{first_line(exc)}") from None
+
+    def _storage_answered(self) -> None:
+        if self._outage_since is not None:
+            log.warning("storage answers again after %.1f s", time.monotonic() - self._outage_since)
+            self._outage_since = None
 
     def _write_stop_request(self, study: optuna.Study) -> None:
         pending = self.latch.unwritten()

@@ -1,8 +1,8 @@
 """One worker process started by a WorkerPool: `python -m engine.run.worker CONFIG.toml`.
 
 The storage URL comes from $TUNEDECK_STORAGE. SIGINT stops after the running trial, a second one (or SIGTERM,
-SIGHUP) at the next batch. Exit status: 0 done, 1 the study ended on errors, 2 a user error (its one line on
-stderr).
+SIGHUP) at the next batch. Exit status: 0 done, 1 the study ended on errors (failed trials), 2 a user error (its
+one line on stderr), 3 the worker crashed (its last line names the error and the log with the traceback).
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ import signal
 import sys
 
 from engine.contract import Cause, Scope, StopRequest, Trainer
-from engine.errors import UserError
+from engine.errors import UserError, first_line
 from engine.run.runner import StudyRunner
 from engine.signals import SignalRelay
 from engine.study import load_config
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+DONE, STUDY_FAILED, USER_ERROR, CRASHED = 0, 1, 2, 3  # exit statuses
+USER_ERROR_PREFIX = "tunedeck worker: error: "
+CRASH_PREFIX = "tunedeck worker: crashed: "
 
 
 def main(argv: list[str], trainer: Trainer | None = None) -> int:
@@ -24,8 +27,8 @@ def main(argv: list[str], trainer: Trainer | None = None) -> int:
     try:
         runner = StudyRunner(load_config(argv[0]), trainer=trainer, poll_seconds=1.0)
     except UserError as exc:
-        print(f"tunedeck worker: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"{USER_ERROR_PREFIX}{exc}", file=sys.stderr)
+        return USER_ERROR
     interrupts = 0
 
     def on_signal(signum: int) -> None:  # on the relay's thread, not in the handler
@@ -38,10 +41,14 @@ def main(argv: list[str], trainer: Trainer | None = None) -> int:
         with SignalRelay(STOP_SIGNALS, on_signal):
             finished = runner.run()
     except UserError as exc:
-        print(f"tunedeck worker: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"{USER_ERROR_PREFIX}{exc}", file=sys.stderr)
+        return USER_ERROR
+    except Exception as exc:  # a bug or a broken storage, not a trial's failure: say so, with where to look
+        log = runner.config.run_dir / "tunedeck.log"
+        print(f"{CRASH_PREFIX}{type(exc).__name__}: {first_line(exc)} (traceback in {log})", file=sys.stderr)
+        return CRASHED
     print(f"tunedeck worker: {finished.text}", file=sys.stderr)
-    return 0 if finished.ok else 1
+    return DONE if finished.ok else STUDY_FAILED
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from engine.store.opening import (
     open_existing_storage,
     open_storage,
     reading_study,
+    transient,
 )
 from engine.store.urls import (
     check_storage_files,
@@ -31,5 +32,5 @@ __all__ = [
     "load_study", "mask_secrets", "mask_url", "open_existing_storage", "open_storage", "pid_alive", "process_start",
     "read_stop_request", "reading_study", "run_again", "schema", "stop_request_id", "stop_study", "study_objective",
     "write_stop_request",
-    "this_worker", "trial_finished_event", "url_from_env", "with_driver",
+    "this_worker", "transient", "trial_finished_event", "url_from_env", "with_driver",
 ]

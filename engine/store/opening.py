@@ -24,6 +24,7 @@ from engine.store.urls import (
 )
 
 CONNECT_TIMEOUT = 10  # seconds before an unreachable server is reported
+TRANSIENT_NAMES = ("OperationalError", "InterfaceError", "DisconnectionError", "TimeoutError", "ConnectionError")
 SCHEMA_ATTEMPTS = 8  # workers creating the schema at the same moment race; the losers retry
 
 
@@ -53,6 +54,14 @@ def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.Base
                 continue
             raise StorageError(f"storage: cannot open {mask_url(url)}: {mask_secrets(first_line(exc), url)}") from None
     raise AssertionError("unreachable")
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a storage error may pass by itself (a server restarting, a dropped connection, a locked file): worth
+    retrying, unlike a missing table or a bad URL."""
+    if isinstance(exc, (optuna.exceptions.StorageInternalError, OSError)):
+        return True
+    return any(cls.__name__ in TRANSIENT_NAMES for cls in type(exc).__mro__)  # SQLAlchemy, drivers, Redis
 
 
 def _rdb_storage(url: str, heartbeat: int | None) -> optuna.storages.RDBStorage:
