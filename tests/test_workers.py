@@ -18,7 +18,7 @@ from conftest import Recorder
 from fakes import FakeTrainer, fake_config, join, start_workers, wait_until
 from optuna.trial import TrialState
 
-from engine import StopRequest, StudyConfig, StudyRunner, TrialFinished, TrialStarted
+from engine import StopRequest, StudyConfig, StudyRunner, StudyWatcher, TrialFinished, TrialStarted
 from engine.store import open_storage, process_start, schema
 from tui.cli import main
 
@@ -26,7 +26,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def stored_trials(config: StudyConfig) -> list:
-    return optuna.load_study(study_name=config.name, storage=config.storage_url).get_trials(deepcopy=False)
+    return optuna.load_study(study_name=config.name, storage=open_storage(config.storage_url)).get_trials(deepcopy=False)
 
 
 def only_budget_failures(trials) -> bool:
@@ -204,3 +204,53 @@ def test_stopping_a_runner_asks_every_worker_of_the_study(tmp_path):
     request = optuna.load_study(study_name=config.name, storage=config.storage_url).user_attrs[schema.STOP_REQUEST]
     assert request["now"] is True and request["by"] == runner.worker.id
     assert recorder.of(TrialFinished)[0].error.startswith("stopped by user at epoch")
+
+
+def _running_trial_of(config, pid):
+    try:
+        trials = stored_trials(config)
+    except KeyError:
+        return None
+    return next((t for t in trials if t.state == TrialState.RUNNING and t.intermediate_values
+                 and t.user_attrs.get(schema.WORKER, {}).get("pid") == pid), None)
+
+
+def test_a_killed_journal_worker_s_trial_is_reaped_by_its_lease(tmp_path):
+    """A journal has no heartbeat: the survivor, waiting for the dead worker's trial to free the budget, reaps it
+    when its lease expires (2 x heartbeat), and the retried parameters run. Before, it waited forever."""
+    config = fake_config(tmp_path, f"journal:///{tmp_path / 'study.log'}", n_trials=4, epochs=6)
+    victim, survivor = start_workers(config, 2, epoch_seconds=0.4)
+    wait_until(lambda: _running_trial_of(config, victim.pid) is not None, 60)
+    killed = _running_trial_of(config, victim.pid)
+    os.kill(victim.pid, signal.SIGKILL)
+    assert join([survivor], 120) == [0]
+    trials = stored_trials(config)
+    assert sum(t.state in FINISHED for t in trials) == 4 and "RUNNING" not in states(trials)
+    dead = trials[killed.number]
+    assert dead.state == TrialState.FAIL and "stopped renewing the trial's lease" in schema.trial_error(dead)
+    retry = next(t for t in trials if t.system_attrs.get("failed_trial") == killed.number)
+    assert retry.state == TrialState.COMPLETE and retry.params == killed.params
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "journal"])
+def test_a_view_reaps_the_trial_of_a_worker_that_died_when_none_is_left(tmp_path, storage):
+    """Every worker gone: `watch` shows the dead worker's trial as FAIL, not RUNNING forever."""
+    url = f"sqlite:///{tmp_path / 'study.db'}" if storage == "sqlite" else f"journal:///{tmp_path / 'study.log'}"
+    config = fake_config(tmp_path, url, n_trials=4, epochs=50)
+    (victim,) = start_workers(config, 1, epoch_seconds=0.2)
+    wait_until(lambda: _running_trial_of(config, victim.pid) is not None, 60)
+    killed = _running_trial_of(config, victim.pid)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join(10)
+    recorder = Recorder()
+    watcher = StudyWatcher(url, config.name, recorder, poll_seconds=0.2)
+    thread = threading.Thread(target=watcher.run)
+    thread.start()
+    try:
+        wait_until(lambda: any(t.number == killed.number and t.state == "FAIL" for t in recorder.of(TrialFinished)),
+                   30)
+    finally:
+        watcher.close()
+        thread.join(30)
+    failed = next(t for t in recorder.of(TrialFinished) if t.number == killed.number)
+    assert failed.error and failed.broken

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import replace
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -40,6 +38,7 @@ from engine.logs import log_to_file
 from engine.run.keeper import ModelKeeper, remove_leftovers
 from engine.run.recording import record_study
 from engine.run.sampling import make_pruner, make_sampler
+from engine.run.upkeep import Upkeep
 from engine.space import fixed_params, suggest
 from engine.store import (
     Counts,
@@ -50,11 +49,9 @@ from engine.store import (
     fail_dead_local_trials,
     mask_secrets,
     mask_url,
-    read_stop_request,
+    reap_expired_leases,
     schema,
-    stop_request_id,
     this_worker,
-    write_stop_request,
 )
 from engine.study import StudyConfig, check_compatible, validate
 
@@ -116,7 +113,6 @@ class StudyRunner:
         config = self.config
         changes = check_compatible(study, config, study.user_attrs.get(schema.CONFIG), info.model)
         record_study(study, config, info, self.worker, changes)
-        self._seen_stop = stop_request_id(study.user_attrs)
         n_finished = len(study.get_trials(deepcopy=False, states=FINISHED))
         self.emit(StudyStarted(config.name, mask_url(config.storage_url), info.dataset, info.note, info.n_train,
                                info.n_test, info.device, config.n_trials, n_finished,
@@ -132,22 +128,16 @@ class StudyRunner:
         if self.follower.poll(final=True).counted >= config.n_trials:  # a resumed study's trials, and others'
             self._end(StopReason.FINISHED, f"the study already has {self.follower.counts.counted} finished trials "
                                            f"(n_trials = {config.n_trials}); raise n_trials to run more")
-        if dialect(config.storage_url) == "journal":
+        self.journal = dialect(config.storage_url) == "journal"
+        if self.journal:
             for number in fail_dead_local_trials(study, self.worker.host):
                 log.warning("trial %d was left running by a dead worker on this host: marked FAIL, retried", number)
-        done = threading.Event()
-        poller = threading.Thread(target=self._poll_stop_requests, args=(study, done), daemon=True)
-        poller.start()
-        try:
+        lease = config.heartbeat if self.journal else None
+        with Upkeep(study, self.latch, self.worker.id, self.poll_seconds, lease) as self.upkeep:
             started = time.monotonic()
             while self._wait_for_slot(study, started):
                 study.optimize(self._objective, n_trials=1, catch=(TrialFailed,), callbacks=[self._after_trial],
                                gc_after_trial=True, show_progress_bar=False)
-        finally:
-            done.set()
-            poller.join()
-        if self.latch.unwritten():  # asked for just before this worker ended: still tell the others
-            self._sync_stop_requests(study)
         return self._finish(self.follower.poll(final=True))
 
     def _end(self, reason: StopReason, detail: str, ok: bool = True) -> None:
@@ -177,9 +167,18 @@ class StudyRunner:
                 log.info("waiting: %d running trials of other workers fill the budget", counts.running)
             self.latch.changed.wait(self.poll_seconds)
             self.latch.changed.clear()  # a request in between is read by the next pass's check
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)  # other workers' trials whose heartbeat stopped
+            self._reap_dead_trials(study)
+
+    def _reap_dead_trials(self, study: optuna.Study) -> None:
+        """Other workers' trials whose worker is gone become FAIL and are retried: RDB storages by Optuna's
+        heartbeat, journal storages by the trial's lease."""
+        if self.journal:
+            for number in reap_expired_leases(study, 2 * self.config.heartbeat):
+                log.warning("trial %d: its worker stopped renewing its lease: marked FAIL, retried", number)
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
 
     def _trials_ahead(self, trial: optuna.Trial) -> int:
         """Trials numbered before this one that may still finish: if n_trials of them exist, this one is not
@@ -204,6 +203,7 @@ class StudyRunner:
         all_params = {**fixed, **params}
         self.follower.claim(trial.number)
         self.emit(TrialStarted(trial.number, params, int(all_params["epochs"]), self.worker.id))
+        self.upkeep.lease(trial._trial_id)
         try:
             result = self.trainer.train(trial, all_params, self.emit, self.latch.now)
         except TrialStopped as exc:
@@ -218,6 +218,8 @@ class StudyRunner:
         except Exception as exc:  # not the trial's failure but this worker's (a bug): the trial says what it was
             trial.set_user_attr(schema.ERROR, f"the worker failed: {type(exc).__name__}: {first_line(exc)}")
             raise
+        finally:
+            self.upkeep.lease(None)
         trial.set_user_attr(schema.VAL_ACCURACY, result.val_accuracy)
         trial.set_user_attr(schema.TEST_ACCURACY, result.test_accuracy)
         trial.set_user_attr(schema.VAL_LOSS, result.val_loss)
@@ -269,26 +271,3 @@ class StudyRunner:
         event = StudyFinished(reason, ok, counts.complete, counts.pruned, counts.failed, detail)
         self.emit(event)
         return event
-
-    # --- stop requests ---------------------------------------------------------------------------
-    def _poll_stop_requests(self, study: optuna.Study, done: threading.Event) -> None:
-        """A side thread: writes this worker's study-wide stop request, and honours any other one made after
-        this worker started, within poll_seconds (even in the middle of a long epoch)."""
-        while True:
-            try:
-                self._sync_stop_requests(study)
-            except Exception as exc:  # a storage hiccup: the next poll tries again
-                log.warning("could not read the stop request: %s", first_line(exc))
-            if done.wait(self.poll_seconds):
-                return
-
-    def _sync_stop_requests(self, study: optuna.Study) -> None:
-        pending = self.latch.unwritten()
-        if pending is not None:
-            self._seen_stop = write_stop_request(study, replace(pending, by=pending.by or self.worker.id))
-            self.latch.mark_written(pending)
-            log.info("asked every worker of the study to stop%s", " now" if pending.now else "")
-        found = read_stop_request(study.user_attrs)
-        if found is not None and found[0] != self._seen_stop:
-            self._seen_stop = found[0]
-            self.latch.seen_in_storage(found[1])

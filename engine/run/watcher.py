@@ -11,6 +11,7 @@ import logging
 import platform
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -31,11 +32,13 @@ from engine.errors import StorageError, first_line
 from engine.store import (
     StudyFollower,
     close_storage,
+    dialect,
     load_study,
     mask_url,
     open_existing_storage,
     open_storage,
     read_stop_request,
+    reap_expired_leases,
     schema,
     stop_request_id,
     transient,
@@ -65,6 +68,8 @@ class StudyWatcher:
         self.latch = StopLatch()
         self._closed = threading.Event()
         self._outage_since: float | None = None  # when the storage stopped answering, while it does not
+        self._reaped = -float("inf")  # when dead workers' trials were last looked for
+        self._reaper: optuna.Study | None = None  # RDB: the study on a storage with the workers' heartbeat
 
     def stop(self, request: StopRequest = AFTER_TRIAL) -> None:
         """Ask every worker of the study to stop (written by the watching thread at its next poll). A request for
@@ -96,6 +101,8 @@ class StudyWatcher:
             return self._follow(study)
         finally:
             close_storage(storage)
+            if self._reaper is not None:
+                close_storage(self._reaper._storage)
 
     def _wait_for_study(self, storage: optuna.storages.BaseStorage) -> optuna.Study | None:
         """The study, once its creator recorded what it is; None if closed or our workers exited first."""
@@ -130,6 +137,7 @@ class StudyWatcher:
             alive = self.alive is None or self.alive()  # read before the poll, so that the poll counts all they did
             try:
                 self._write_stop_request(study)
+                self._reap_dead_trials(study)
                 counts = follower.poll()
                 attrs = study.user_attrs
             except Exception as exc:
@@ -156,6 +164,25 @@ class StudyWatcher:
                 return self._finish(StopReason.WORKERS_EXITED, f"the workers exited with {counts.counted} of "
                                                                f"{n_trials} trials finished", follower, ok=False)
             self._sleep()
+
+    def _reap_dead_trials(self, study: optuna.Study) -> None:
+        """Every `heartbeat` seconds, trials whose worker is gone become FAIL (and are retried), so that a view
+        never shows a dead trial as running, even when no worker is left to notice: RDB storages by Optuna's
+        heartbeat, journal storages by the trial's lease. The workers' heartbeat is read from the study."""
+        heartbeat = study.user_attrs.get(schema.CONFIG, {}).get("heartbeat")
+        if not isinstance(heartbeat, int) or time.monotonic() - self._reaped < heartbeat:
+            return
+        self._reaped = time.monotonic()
+        if dialect(self.storage_url) == "journal":
+            for number in reap_expired_leases(study, 2 * heartbeat):
+                log.warning("trial %d: its worker stopped renewing its lease: marked FAIL, retried", number)
+            return
+        if self._reaper is None:
+            storage = open_storage(self.storage_url, heartbeat=heartbeat)
+            self._reaper = load_study(storage, self.storage_url, self.study_name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self._reaper)
 
     def _storage_failed(self, exc: Exception) -> None:
         """A poll that the storage did not answer: said once, retried for STORAGE_RETRY_SECONDS, then an error

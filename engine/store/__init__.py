@@ -5,7 +5,15 @@ from engine.store import schema
 from engine.store.catalog import StudyRow, list_studies
 from engine.store.control import read_stop_request, run_again, stop_request_id, stop_study, write_stop_request
 from engine.store.follower import Counts, StudyFollower, epochs_of, study_objective, trial_finished_event
-from engine.store.identity import WorkerInfo, fail_dead_local_trials, pid_alive, process_start, this_worker
+from engine.store.identity import (
+    WorkerInfo,
+    fail_dead_local_trials,
+    pid_alive,
+    process_start,
+    reap_expired_leases,
+    renew_lease,
+    this_worker,
+)
 from engine.store.opening import (
     check_study,
     close_storage,
@@ -28,9 +36,9 @@ from engine.store.urls import (
 
 __all__ = [
     "Counts", "StudyFollower", "StudyRow", "WorkerInfo", "check_storage_files", "check_study", "check_url",
-    "close_storage", "creating_study", "dialect", "epochs_of", "fail_dead_local_trials", "list_studies",
-    "load_study", "mask_secrets", "mask_url", "open_existing_storage", "open_storage", "pid_alive", "process_start",
-    "read_stop_request", "reading_study", "run_again", "schema", "stop_request_id", "stop_study", "study_objective",
-    "write_stop_request",
-    "this_worker", "transient", "trial_finished_event", "url_from_env", "with_driver",
+    "close_storage", "creating_study", "dialect", "epochs_of", "fail_dead_local_trials", "list_studies", "load_study",
+    "mask_secrets", "mask_url", "open_existing_storage", "open_storage", "pid_alive", "process_start",
+    "read_stop_request", "reading_study", "reap_expired_leases", "renew_lease", "run_again", "schema",
+    "stop_request_id", "stop_study", "study_objective", "this_worker", "transient", "trial_finished_event",
+    "url_from_env", "with_driver", "write_stop_request",
 ]

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from engine.store import schema
 
@@ -62,22 +63,54 @@ def this_worker(device_name: str) -> WorkerInfo:
     return WorkerInfo(platform.node(), os.getpid(), device, process_start(os.getpid()))
 
 
+def renew_lease(study: optuna.Study, trial_id: int) -> None:
+    """A journal storage has no heartbeat: a worker renews its running trial's lease instead (every heartbeat
+    seconds), so that any process reading the journal can tell a trial whose worker is gone."""
+    study._storage.set_trial_user_attr(trial_id, schema.LEASE, time.time())
+
+
+def reap_expired_leases(study: optuna.Study, grace_seconds: float) -> list[int]:
+    """Journal storages: a RUNNING trial whose lease was not renewed for `grace_seconds` (its worker was killed,
+    crashed or cut off, on any host) becomes FAIL with the reason and is retried once, as a heartbeat-stale trial
+    is on an RDB storage. Compares this host's clock with the worker's: keep the clocks in sync (NTP)."""
+    now, failed = time.time(), []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        renewed = trial.user_attrs.get(schema.LEASE)
+        if renewed is None and trial.datetime_start is not None:
+            renewed = trial.datetime_start.timestamp()  # a trial that died before its first renewal
+        if renewed is not None and now - renewed > grace_seconds:
+            worker = schema.worker_label(trial.user_attrs.get(schema.WORKER)) or "its worker"
+            if _fail_and_retry(study, trial, f"{worker} stopped renewing the trial's lease for {grace_seconds:g} s "
+                                             f"(killed, crashed or cut off from the storage)"):
+                failed.append(trial.number)
+    return failed
+
+
 def fail_dead_local_trials(study: optuna.Study, host: str) -> list[int]:
-    """For journal storages, which have no heartbeat: a RUNNING trial whose worker was a process on this host
-    that no longer runs becomes FAIL with the reason and is retried once, as a heartbeat-stale trial is on an
-    RDB storage. A worker that died on another host goes unnoticed (its trial stays RUNNING): several
-    machines should share an RDB storage. Returns the failed trials' numbers."""
-    storage = study._storage
+    """For journal storages, at once: a RUNNING trial whose worker was a process on this host that no longer runs
+    becomes FAIL with the reason and is retried once (a dead worker elsewhere is found by its expired lease).
+    Returns the failed trials' numbers."""
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = trial.user_attrs.get(schema.WORKER)
         if not worker or worker.get("host") != host or pid_alive(worker["pid"], worker.get("started", "")):
             continue
-        storage.set_trial_user_attr(trial._trial_id, schema.ERROR, f"worker {worker['id']} died while the trial ran")
-        if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
-            retry(study, storage.get_trial(trial._trial_id))
+        if _fail_and_retry(study, trial, f"worker {worker['id']} died while the trial ran"):
             failed.append(trial.number)
     return failed
+
+
+def _fail_and_retry(study: optuna.Study, trial: FrozenTrial, error: str) -> bool:
+    """Mark a running trial FAIL with `error` and queue its parameters once more; False if it finished first."""
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(trial._trial_id, schema.ERROR, error)
+        if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+            return False
+    except optuna.exceptions.UpdateFinishedTrialError:  # its worker finished it in the meantime: alive after all
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+    retry(study, storage.get_trial(trial._trial_id))
+    return True

@@ -34,6 +34,7 @@ ERROR = "error"  # why a trial failed, one line
 STOPPED_BY = "stopped_by"  # on a FAIL trial that was stopped rather than broken: a Cause's value
 MODEL_WARNING = "model_warning"  # the trial finished but its model file could not be written
 GPU_PEAK_MB = "gpu_peak_mb"
+LEASE = "lease"  # journal storages: unix time of the worker's last renewal, every heartbeat seconds while it trains
 LEGACY_CURVE = "curve"  # studies written before curves became intermediate values
 
 STOP_CAUSES = tuple(cause.value for cause in Cause)  # stopped by a person, a signal, or not needed any more

@@ -48,8 +48,8 @@ FIELD_HELP = {
     "workers": "worker processes to start on this machine, one training each (0 = one per GPU in gpus, else 1); "
                "more workers on other machines join with the same storage and study_name",
     "gpus": "GPU indexes to spread the workers over, e.g. \"0,1\" (each worker sees one: CUDA_VISIBLE_DEVICES)",
-    "heartbeat": "seconds between a worker's heartbeats on an RDB storage; a trial whose worker stays silent for "
-                 "twice that becomes FAIL and is retried once by another worker",
+    "heartbeat": "seconds between a worker's heartbeats (an RDB storage's, or a journal trial's lease); a trial "
+                 "whose worker stays silent for twice that becomes FAIL and is retried once by another worker",
 }
 
 
