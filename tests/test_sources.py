@@ -144,28 +144,31 @@ def test_a_watcher_stops_the_study_only_when_asked_for_the_study_and_close_leave
     assert running.join().reason == StopReason.STOPPED
 
 
-def test_a_pool_stopped_here_signals_its_workers_and_ends_ok(tmp_path):
+def training_pool(tmp_path, recorder: Recorder) -> tuple[WorkerPool, Running]:
+    """Two fake workers of a long study, both in a trial."""
     config = fake_config(tmp_path, f"sqlite:///{tmp_path}/study.db", n_trials=20, epochs=100)
-    recorder = Recorder()
     pool = WorkerPool(config, recorder, n_workers=2, poll_seconds=0.2, command=FAKE_WORKER)
     running = Running(pool)
     wait_until(lambda: len(recorder.of(TrialStarted)) >= 2, 60)
+    return pool, running
+
+
+def test_a_pool_stopped_here_signals_its_workers_and_ends_ok(tmp_path):
+    recorder = Recorder()
+    pool, running = training_pool(tmp_path, recorder)
     pool.stop(StopRequest(now=True, scope=Scope.PROCESS))
     finished = running.join(90)
     assert (finished.reason, finished.ok) == (StopReason.STOPPED, True)
     assert recorder.of(StudyFinished) == [finished]  # what it shows is what it returns
     assert [process.returncode for process in pool.processes] == [0, 0]
-    assert stored_stop(config.storage_url) is None
+    assert stored_stop(pool.config.storage_url) is None
     assert {t.stopped_by for t in recorder.of(TrialFinished) if t.state == "FAIL"} == {"signal"}
 
 
 def test_a_pool_stopped_through_the_storage_ends_ok_and_its_workers_exit_0(tmp_path):
-    config = fake_config(tmp_path, f"sqlite:///{tmp_path}/study.db", n_trials=20, epochs=100)
     recorder = Recorder()
-    pool = WorkerPool(config, recorder, n_workers=2, poll_seconds=0.2, command=FAKE_WORKER)
-    running = Running(pool)
-    wait_until(lambda: len(recorder.of(TrialStarted)) >= 2, 60)
-    stop_study(config.storage_url, "shared", now=True, by="tester")
+    pool, running = training_pool(tmp_path, recorder)
+    stop_study(pool.config.storage_url, "shared", now=True, by="tester")
     finished = running.join(90)
     assert (finished.reason, finished.ok, finished.detail) == (StopReason.STOPPED, True, "stopped by tester")
     assert [process.returncode for process in pool.processes] == [0, 0]
