@@ -31,6 +31,7 @@ with interrupts_held():  # NumPy, SQLAlchemy and Optuna import C extensions: Ctr
         StudyStarted,
         TrialFinished,
         TrialStarted,
+        Waiting,
     )
     from engine.errors import ConfigError, DatasetError, StorageError, TrialFailed, TrialStopped, UserError
     from engine.run import StudyRunner, StudyWatcher, WorkerPool
@@ -41,6 +42,6 @@ __all__ = [
     "BestChanged", "Cause", "ConfigError", "DatasetError", "EngineError", "EpochEnded", "ImportancesUpdated",
     "Objective", "Param", "RetrainEpoch", "RetrainFinished", "Scope", "Source", "StopReason", "StopRequest",
     "StorageError", "StudyConfig", "StudyFinished", "StudyRunner", "StudyStarted", "StudyWatcher", "TrialFailed",
-    "TrialFinished", "TrialStarted", "TrialStopped", "UserError", "WorkerPool", "dump_config", "load_config",
-    "save_config", "validate",
+    "TrialFinished", "TrialStarted", "TrialStopped", "UserError", "Waiting", "WorkerPool", "dump_config",
+    "load_config", "save_config", "validate",
 ]

@@ -99,3 +99,31 @@ async def test_quitting_an_app_that_started_workers_asks_to_stop_or_leave_them(t
         await pilot.press(key)
         await wait_for(pilot, lambda: not app.is_running)
     assert make.last.stopped == expected
+
+
+async def test_a_view_opened_before_its_study_waits_for_it(tmp_path, monkeypatch, capsys):
+    """`tunedeck watch` a moment before the workers create the study: it waits, then shows it (it said "no study"
+    and exited 2)."""
+    import threading
+
+    from tui.cli import main
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    StudyRunner(fake_config(tmp_path, url, n_trials=1), trainer=FakeTrainer()).run()  # the storage exists
+    opened = []
+    monkeypatch.setattr("tui.app.run_app", lambda **options: opened.append(options) or 0)
+    assert main(["watch", "--storage", url, "--study-name", "late"]) == 0  # the app opens (stubbed here)
+    assert opened == [{"watch": (url, "late")}]
+    late = fake_config(tmp_path, url, n_trials=2)
+    late.study_name = "late"
+    app = TunedeckApp(watch=(url, "late"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "waiting")
+        screen = app.screen
+        await wait_for(pilot, lambda: any("waiting for study 'late' in sqlite:///" in line
+                                          for line in screen.query_one("Log").lines))
+        worker = threading.Thread(target=StudyRunner(late, trainer=FakeTrainer(0.1)).run)
+        worker.start()
+        await wait_for(pilot, lambda: screen.state == "finished", 60)
+        assert screen.query_one(TrialTable).row_count == 2
+        worker.join(30)

@@ -205,7 +205,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from tui.app import run_app
 
     url = storage_of(args)
-    check_study(url, args.study_name)  # a missing file or study: one line here, not inside the app
+    check_study(url, None)  # a missing file: one line here; a study not there yet is waited for in the app
     return run_app(watch=(url, args.study_name))
 
 

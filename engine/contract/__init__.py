@@ -14,6 +14,7 @@ from engine.contract.events import (
     StudyStarted,
     TrialFinished,
     TrialStarted,
+    Waiting,
 )
 from engine.contract.objective import Objective
 from engine.contract.source import Source
@@ -24,4 +25,5 @@ __all__ = [
     "AFTER_TRIAL", "BestChanged", "Cause", "DataInfo", "EngineError", "EpochEnded", "Event", "Finished",
     "ImportancesUpdated", "Objective", "RetrainEpoch", "RetrainFinished", "Scope", "Source", "StopLatch", "StopReason",
     "StopRequest", "StudyFinished", "StudyStarted", "Trainer", "TrialFinished", "TrialResult", "TrialStarted",
+    "Waiting",
 ]

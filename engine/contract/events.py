@@ -106,6 +106,13 @@ class EngineError:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """A view waits for what it follows to appear (a study its workers have not created yet)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
 class RetrainEpoch:
     """An epoch of `tunedeck retrain`: a chosen trial trained once more on all the training data."""
 
@@ -129,4 +136,4 @@ class RetrainFinished:
 
 Finished = StudyFinished | RetrainFinished  # what a source's run() returns
 Event = (StudyStarted | TrialStarted | EpochEnded | TrialFinished | BestChanged
-         | ImportancesUpdated | StudyFinished | EngineError | RetrainEpoch | RetrainFinished)
+         | ImportancesUpdated | StudyFinished | EngineError | Waiting | RetrainEpoch | RetrainFinished)

@@ -27,6 +27,7 @@ from engine.contract import (
     StopRequest,
     StudyFinished,
     StudyStarted,
+    Waiting,
 )
 from engine.errors import StorageError, first_line
 from engine.store import (
@@ -105,7 +106,9 @@ class StudyWatcher:
                 close_storage(self._reaper._storage)
 
     def _wait_for_study(self, storage: optuna.storages.BaseStorage) -> optuna.Study | None:
-        """The study, once its creator recorded what it is; None if closed or our workers exited first."""
+        """The study, once its creator recorded what it is (a view opened before the workers waits for them); None
+        if closed or our workers exited first."""
+        waiting = False
         while not self._closed.is_set():
             alive = self.alive is None or self.alive()  # read before looking: a last look sees what they wrote
             try:
@@ -113,9 +116,9 @@ class StudyWatcher:
                 if schema.DATA in study.user_attrs:
                     return study
             except StorageError:
-                if self.alive is None:
-                    self.emit(EngineError(f"study-name: no study {self.study_name!r} in {mask_url(self.storage_url)}"))
-                    raise
+                if not waiting and self.alive is None:
+                    self.emit(Waiting(f"waiting for study {self.study_name!r} in {mask_url(self.storage_url)}"))
+                waiting = True
             if not alive:
                 return None
             self._sleep()

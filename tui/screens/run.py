@@ -33,6 +33,7 @@ from engine import (
     StudyStarted,
     TrialFinished,
     TrialStarted,
+    Waiting,
 )
 from engine.report import clock_text
 from tui.messages import EngineEvent
@@ -167,6 +168,9 @@ class RunScreen(StudyActions, TrialActions, ZoomableLayout, Screen):
                 self.flush()
             case EngineError():
                 self.write_log(f"error: {event.message}", logging.ERROR)
+            case Waiting():
+                self.state = "waiting"
+                self.write_log(event.message)
             case RetrainEpoch():
                 self.query_one(CurvePlot).running(event.trial, event.curve, label=f"retrain {event.trial} (train acc)")
             case RetrainFinished():
@@ -243,4 +247,4 @@ class RunScreen(StudyActions, TrialActions, ZoomableLayout, Screen):
     # --- actions ---------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self.state in ("starting", "running", "stopping")
+        return self.state in ("starting", "waiting", "running", "stopping")
