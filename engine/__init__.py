@@ -27,6 +27,7 @@ with interrupts_held():  # NumPy, SQLAlchemy and Optuna import C extensions: Ctr
         Source,
         StopReason,
         StopRequest,
+        StorageOutage,
         StudyFinished,
         StudyStarted,
         TrialFinished,
@@ -41,7 +42,7 @@ with interrupts_held():  # NumPy, SQLAlchemy and Optuna import C extensions: Ctr
 __all__ = [
     "BestChanged", "Cause", "ConfigError", "DatasetError", "EngineError", "EpochEnded", "ImportancesUpdated",
     "Objective", "Param", "RetrainEpoch", "RetrainFinished", "Scope", "Source", "StopReason", "StopRequest",
-    "StorageError", "StudyConfig", "StudyFinished", "StudyRunner", "StudyStarted", "StudyWatcher", "TrialFailed",
-    "TrialFinished", "TrialStarted", "TrialStopped", "UserError", "Waiting", "WorkerPool", "dump_config",
+    "StorageError", "StorageOutage", "StudyConfig", "StudyFinished", "StudyRunner", "StudyStarted", "StudyWatcher",
+    "TrialFailed", "TrialFinished", "TrialStarted", "TrialStopped", "UserError", "Waiting", "WorkerPool", "dump_config",
     "load_config", "save_config", "validate",
 ]

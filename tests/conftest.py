@@ -59,10 +59,21 @@ def finished_study(tmp_path_factory):
 __all__ = ["Param", "Recorder", "fix", "tiny_config"]
 
 
+def require_servers() -> bool:
+    """CI sets $TUNEDECK_REQUIRE_SERVERS (or the older $TUNEDECK_REQUIRE_POSTGRES): a missing server fails there."""
+    return bool(os.environ.get("TUNEDECK_REQUIRE_SERVERS") or os.environ.get("TUNEDECK_REQUIRE_POSTGRES"))
+
+
+def server_missing(kind: str, address: str, exc: Exception):
+    if require_servers():
+        pytest.fail(f"{kind} is required here but unreachable at {address}: {exc}")
+    pytest.skip(f"no {kind} server at {address}: {exc}")
+
+
 @pytest.fixture
 def postgres_url():
-    """A fresh PostgreSQL database for one test, dropped after it. Without a server the test is skipped, unless
-    $TUNEDECK_REQUIRE_POSTGRES is set (CI sets it): then a missing server fails the test."""
+    """A fresh PostgreSQL database for one test, dropped after it (PGHOST, PGPORT, PGUSER; default 127.0.0.1:5432).
+    Without a server the test is skipped, unless $TUNEDECK_REQUIRE_SERVERS is set (CI): then it fails."""
     import getpass
     import uuid
 
@@ -76,9 +87,59 @@ def postgres_url():
         with psycopg.connect(admin, autocommit=True, connect_timeout=5) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as exc:
-        if os.environ.get("TUNEDECK_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL is required here but unreachable at {host}:{port}: {exc}")
-        pytest.skip(f"no PostgreSQL server at {host}:{port} (set PGHOST/PGPORT/PGUSER): {exc}")
+        server_missing("PostgreSQL", f"{host}:{port}", exc)
     yield f"postgresql://{user}@{host}:{port}/{name}"
     with psycopg.connect(admin, autocommit=True, connect_timeout=5) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def mysql_url():
+    """A fresh MySQL/MariaDB database for one test, dropped after it (MYSQL_HOST, MYSQL_PORT, MYSQL_USER; default
+    root@127.0.0.1:3306, empty password)."""
+    import uuid
+
+    import pymysql
+
+    host, port = os.environ.get("MYSQL_HOST", "127.0.0.1"), int(os.environ.get("MYSQL_PORT", "3306"))
+    user = os.environ.get("MYSQL_USER", "root")
+    name = f"tunedeck_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with pymysql.connect(host=host, port=port, user=user, connect_timeout=5) as connection:
+            connection.cursor().execute(f"CREATE DATABASE `{name}`")
+    except pymysql.err.OperationalError as exc:
+        server_missing("MySQL", f"{host}:{port}", exc)
+    yield f"mysql://{user}@{host}:{port}/{name}"
+    with pymysql.connect(host=host, port=port, user=user, connect_timeout=5) as connection:
+        connection.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture
+def redis_url():
+    """Optuna's journal on Redis under a key prefix of its own, deleted after the test (REDIS_HOST, REDIS_PORT;
+    default 127.0.0.1:6379, database 0)."""
+    import uuid
+
+    import redis
+
+    host, port = os.environ.get("REDIS_HOST", "127.0.0.1"), int(os.environ.get("REDIS_PORT", "6379"))
+    prefix = f"tunedeck_test_{uuid.uuid4().hex[:12]}"
+    client = redis.Redis(host=host, port=port, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        server_missing("Redis", f"{host}:{port}", exc)
+    yield f"redis://{host}:{port}/0?prefix={prefix}"
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture(params=["sqlite", "journal", "redis", "postgres", "mysql"])
+def storage_url(request, tmp_path):
+    """Every kind of storage tunedeck keeps a study in, one test each."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/study.db"
+    if request.param == "journal":
+        return f"journal:///{tmp_path}/study.log"
+    return request.getfixturevalue(f"{request.param}_url")

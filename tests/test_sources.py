@@ -214,34 +214,6 @@ def test_a_crashed_worker_is_told_apart_from_failed_trials(tmp_path):
     assert "RuntimeError: boom" in (tmp_path / "runs" / "shared" / "tunedeck.log").read_text()
 
 
-def test_a_watcher_rides_out_a_storage_that_stops_answering(tmp_path, monkeypatch):
-    import sqlalchemy.exc
-
-    from engine.run import watcher as watcher_module
-
-    failures = {"left": 3}
-
-    class FlakyFollower(watcher_module.StudyFollower):
-        def poll(self, final: bool = False):
-            if failures["left"] and self._seen:  # after the first poll: the storage goes away for three polls
-                failures["left"] -= 1
-                raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("server closed the connection"))
-            return super().poll(final)
-
-    monkeypatch.setattr(watcher_module, "StudyFollower", FlakyFollower)
-    recorder = Recorder()
-    running = Running(runner_for(tmp_path, recorder, n_trials=4, epochs=3))
-    wait_until(lambda: recorder.of(TrialStarted), 30)
-    view = Recorder()
-    finished = Running(StudyWatcher(f"sqlite:///{tmp_path}/study.db", "shared", view, poll_seconds=0.1)).join(60)
-    assert (finished.reason, finished.ok, finished.n_complete) == (StopReason.FINISHED, True, 4)
-    assert failures["left"] == 0
-    errors = [e.message for e in view.of(EngineError)]
-    assert len(errors) == 1 and errors[0].startswith("storage unreachable, retrying: ")
-    assert sorted(t.number for t in view.of(TrialFinished)) == [0, 1, 2, 3]  # each trial once
-    running.join()
-
-
 def test_a_pool_whose_view_fails_leaves_its_workers_training(tmp_path, monkeypatch):
     config = fake_config(tmp_path, f"sqlite:///{tmp_path}/study.db", n_trials=20, epochs=100)
     recorder = Recorder()

@@ -22,7 +22,7 @@ def test_supported_urls(url):
 
 @pytest.mark.parametrize("url, message", [
     ("study.db", "is not a storage URL"),
-    ("redis://localhost/0", "'redis' storages are not supported"),
+    ("mongodb://localhost/0", "'mongodb' storages are not supported"),
     ("journal://study.log", "a journal storage is written journal:///PATH"),
     ("sqlite://", "an in-memory SQLite database vanishes"),
     ("sqlite:///:memory:", "an in-memory SQLite database vanishes"),

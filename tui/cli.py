@@ -19,7 +19,7 @@ FLAG_FIELDS = {"model": "model", "dataset": "dataset", "trials": "n_trials", "ti
                "sampler": "sampler", "pruner": "pruner", "seed": "seed", "objective": "objective",
                "subset": "subset", "storage": "storage", "study_name": "study_name", "out": "out_dir",
                "patience": "patience", "lr_patience": "lr_patience", "mixed_precision": "mixed_precision",
-               "heartbeat": "heartbeat", "workers": "workers", "gpus": "gpus"}
+               "heartbeat": "heartbeat", "workers": "workers", "gpus": "gpus", "storage_retry": "storage_retry"}
 STORAGE_HELP = "Optuna storage URL (default: $TUNEDECK_STORAGE, $OPTUNA_STORAGE, else SQLite in the run folder)"
 
 
@@ -62,6 +62,8 @@ def study_options() -> argparse.ArgumentParser:
     opts.add_argument("--gpus", metavar="0,1,...", help="one worker per GPU index (sets CUDA_VISIBLE_DEVICES)")
     opts.add_argument("--heartbeat", type=int, metavar="S",
                       help="seconds between heartbeats; a silent worker's trial fails after 2x and is retried")
+    opts.add_argument("--storage-retry", type=float, metavar="S", help="ride out a storage that stops answering for "
+                      "up to S seconds, retrying (default 120; 0 = no retry)")
     return opts
 
 

@@ -14,7 +14,7 @@ from engine.study import config_from_dict
 MAX_ERRORS = 30
 # form fields holding numbers: field -> int or float
 NUMBER_FIELDS = {"subset": int, "n_trials": int, "timeout": float, "seed": int, "patience": int, "lr_patience": int,
-                 "workers": int, "heartbeat": int}
+                 "workers": int, "heartbeat": int, "storage_retry": float}
 TEXT_FIELDS = ("study_name", "storage", "out_dir", "gpus")
 CHOICE_FIELDS = ("model", "sampler", "pruner", "objective")
 

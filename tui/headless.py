@@ -34,6 +34,7 @@ from engine import (
     Scope,
     StopReason,
     StopRequest,
+    StorageOutage,
     StudyConfig,
     StudyFinished,
     StudyRunner,
@@ -68,6 +69,7 @@ class RunDisplay:
         self.running: dict[int, str] = {}  # trial number -> its status line
         self.messages: list[str] = []
         self.started: StudyStarted | None = None
+        self.outage = ""  # "storage unreachable, retrying (12 s)" while it lasts
         self.lock = threading.Lock()
 
     def handle(self, event: object) -> None:
@@ -108,6 +110,11 @@ class RunDisplay:
             case StudyFinished():
                 self.running.clear()
                 self.messages.append(escape(f"done: {event.text}"))
+            case StorageOutage(over=True):
+                self.outage = ""
+                self.messages.append(escape(event.text))
+            case StorageOutage():
+                self.outage = f"[b red]{escape(event.text)}[/]: {escape(event.error)}"
             case EngineError():
                 pass  # raised to the CLI, which prints it once on stderr
 
@@ -123,7 +130,8 @@ class RunDisplay:
             best = (f"[bold]best[/]: {self.best.value:.4f} (trial {self.best.number}, test accuracy "
                     f"{number_text(self.best.test_accuracy)}) {escape(str(self.best.params))}"
                     if self.best else "best: -")
-            return Group(self.progress, best, *self.running.values(), table, *self.messages)
+            outage = [self.outage] if self.outage else []
+            return Group(self.progress, *outage, best, *self.running.values(), table, *self.messages)
 
 
 class QuietWhenClosed(io.TextIOBase):
@@ -216,6 +224,9 @@ def run_headless(config: StudyConfig, export: str | None, plots: bool = True, be
         return 1
     if not console.is_terminal:
         console.line()  # Live leaves its last frame without a newline when not on a terminal
+    if finished.reason == StopReason.STORAGE_UNREACHABLE:  # no summary to read: the storage is gone
+        errors.print(escape(f"tunedeck: {finished.text}; the finished trials are kept: the same command resumes"))
+        return 1
     try:
         summaries = [export_report(config.storage_url, config.name, path, plots)
                      for path in (config.run_dir / "summary.md", export) if path]

@@ -10,6 +10,7 @@ from engine.contract.events import (
     ImportancesUpdated,
     RetrainEpoch,
     RetrainFinished,
+    StorageOutage,
     StudyFinished,
     StudyStarted,
     TrialFinished,
@@ -24,6 +25,6 @@ from engine.contract.trainer import DataInfo, Trainer, TrialResult
 __all__ = [
     "AFTER_TRIAL", "BestChanged", "Cause", "DataInfo", "EngineError", "EpochEnded", "Event", "Finished",
     "ImportancesUpdated", "Objective", "RetrainEpoch", "RetrainFinished", "Scope", "Source", "StopLatch", "StopReason",
-    "StopRequest", "StudyFinished", "StudyStarted", "Trainer", "TrialFinished", "TrialResult", "TrialStarted",
-    "Waiting",
+    "StopRequest", "StorageOutage", "StudyFinished", "StudyStarted", "Trainer", "TrialFinished", "TrialResult",
+    "TrialStarted", "Waiting",
 ]

@@ -106,6 +106,21 @@ class EngineError:
 
 
 @dataclass(frozen=True)
+class StorageOutage:
+    """The storage stopped answering (repeated while the calls are retried), or answers again (`over`)."""
+
+    seconds: float  # how long it has been (or was) unreachable
+    error: str = ""  # the last error, one line, masked
+    over: bool = False
+
+    @property
+    def text(self) -> str:
+        if self.over:
+            return f"storage answers again after {self.seconds:.0f} s"
+        return f"storage unreachable, retrying ({self.seconds:.0f} s)"
+
+
+@dataclass(frozen=True)
 class Waiting:
     """A view waits for what it follows to appear (a study its workers have not created yet)."""
 
@@ -136,4 +151,5 @@ class RetrainFinished:
 
 Finished = StudyFinished | RetrainFinished  # what a source's run() returns
 Event = (StudyStarted | TrialStarted | EpochEnded | TrialFinished | BestChanged
-         | ImportancesUpdated | StudyFinished | EngineError | Waiting | RetrainEpoch | RetrainFinished)
+         | ImportancesUpdated | StudyFinished | EngineError | StorageOutage | Waiting
+         | RetrainEpoch | RetrainFinished)

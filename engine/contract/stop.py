@@ -39,6 +39,7 @@ class StopReason(enum.StrEnum):
     WORKERS_EXITED = "workers_exited"  # the workers left before the study's end
     WORKER_CRASHED = "worker_crashed"  # a worker process died on an error of its own (not a trial's)
     CLOSED = "closed"  # this view was closed; the study goes on
+    STORAGE_UNREACHABLE = "storage_unreachable"  # the storage stayed unreachable past storage_retry seconds
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,8 @@ class WorkerPool:
         self.detach = detach  # workers in their own session: they outlive this process if it leaves them
         self.processes: list[subprocess.Popen] = []
         self.stopped_here: StopRequest | None = None  # a stop of this pool's own workers (signals)
-        self.watcher = StudyWatcher(config.storage_url, config.name, self._relay, poll_seconds, alive=self.alive)
+        self.watcher = StudyWatcher(config.storage_url, config.name, self._relay, poll_seconds, alive=self.alive,
+                                    storage_retry=config.storage_retry)
 
     def _relay(self, event: Event) -> None:
         """The watcher's events, but for its StudyFinished: the pool emits its own once it knows how its workers

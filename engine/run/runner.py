@@ -27,6 +27,7 @@ from engine.contract import (
     StopLatch,
     StopReason,
     StopRequest,
+    StorageOutage,
     StudyFinished,
     StudyStarted,
     Trainer,
@@ -42,16 +43,19 @@ from engine.run.upkeep import Upkeep
 from engine.space import fixed_params, suggest
 from engine.store import (
     Counts,
+    StorageUnreachable,
     StudyFollower,
     check_storage_files,
     creating_study,
-    dialect,
     fail_dead_local_trials,
+    fail_trial_now,
+    has_heartbeat,
     mask_secrets,
     mask_url,
     reap_expired_leases,
     schema,
     this_worker,
+    unreachable_in,
 )
 from engine.study import StudyConfig, check_compatible, validate
 
@@ -77,6 +81,8 @@ class StudyRunner:
         self.latch = StopLatch()
         self._ended: tuple[StopReason, str, bool] | None = None  # why this worker leaves, set by its own thread
         self._failures_in_a_row = 0
+        self._running: tuple[optuna.Study, int] | None = None  # (study, trial id) of the trial training now
+        self.follower: StudyFollower | None = None
 
     def stop(self, request: StopRequest = AFTER_TRIAL) -> None:
         """Stop after the running trial (request.now: at the next batch); a study-wide request is written to the
@@ -99,9 +105,12 @@ class StudyRunner:
                 try:
                     config = self.config
                     with creating_study(config.storage_url, config.name, config.goal.direction, make_sampler(config),
-                                        make_pruner(config), config.heartbeat) as study:
+                                        make_pruner(config), config.heartbeat, config.storage_retry,
+                                        self._outage) as study:
                         return self._run(study, info, str(log_path))
-                except Exception:
+                except Exception as exc:
+                    if (outage := unreachable_in(exc)) is not None:
+                        return self._unreachable(outage)
                     log.exception("engine error")
                     raise
         except Exception as exc:
@@ -128,7 +137,7 @@ class StudyRunner:
         if self.follower.poll(final=True).counted >= config.n_trials:  # a resumed study's trials, and others'
             self._end(StopReason.FINISHED, f"the study already has {self.follower.counts.counted} finished trials "
                                            f"(n_trials = {config.n_trials}); raise n_trials to run more")
-        self.journal = dialect(config.storage_url) == "journal"
+        self.journal = not has_heartbeat(config.storage_url)
         if self.journal:
             for number in fail_dead_local_trials(study, self.worker.host):
                 log.warning("trial %d was left running by a dead worker on this host: marked FAIL, retried", number)
@@ -139,6 +148,24 @@ class StudyRunner:
                 study.optimize(self._objective, n_trials=1, catch=(TrialFailed,), callbacks=[self._after_trial],
                                gc_after_trial=True, show_progress_bar=False)
         return self._finish(self.follower.poll(final=True))
+
+    def _outage(self, seconds: float, error: str, over: bool) -> None:
+        """The storage stopped answering (every call is retried for storage_retry seconds) or answers again."""
+        self.emit(StorageOutage(seconds, mask_secrets(error, self.config.storage_url), over))
+
+    def _unreachable(self, exc: StorageUnreachable) -> StudyFinished:
+        """The storage stayed unreachable past storage_retry: this worker stops. Its trial is marked FAIL with why
+        if the storage takes one more write; otherwise a view or another worker reaps it later."""
+        log.error("%s; this worker stops: %s", self._gave_up, exc)
+        if self._running is not None:
+            study, trial_id = self._running
+            if not fail_trial_now(study, trial_id, self._gave_up):
+                log.warning("its last trial could not be marked FAIL here: a view or a worker reaps it")
+        counts = self.follower.counts if self.follower is not None else Counts()
+        event = StudyFinished(StopReason.STORAGE_UNREACHABLE, False, counts.complete, counts.pruned, counts.failed,
+                              str(exc))
+        self.emit(event)
+        return event
 
     def _end(self, reason: StopReason, detail: str, ok: bool = True) -> None:
         """Why this worker leaves: the first reason found stays."""
@@ -187,7 +214,18 @@ class StudyRunner:
         return sum(t.state != TrialState.FAIL for t in trials[:trial.number])
 
     # --- one trial -------------------------------------------------------------------------------
+    @property
+    def _gave_up(self) -> str:
+        return f"storage unreachable for {self.config.storage_retry:g} s"
+
     def _objective(self, trial: optuna.Trial) -> float:
+        try:
+            return self._trial(trial)
+        except StorageUnreachable:  # say why while the storage may still take a write; Optuna then tells FAIL
+            fail_trial_now(trial.study, trial._trial_id, self._gave_up, tell=False)
+            raise
+
+    def _trial(self, trial: optuna.Trial) -> float:
         config = self.config
         trial.set_user_attr(schema.WORKER, self.worker.record())
         request = self.latch.request
@@ -202,6 +240,7 @@ class StudyRunner:
             trial.set_user_attr(schema.FIXED_PARAMS, fixed)
         all_params = {**fixed, **params}
         self.follower.claim(trial.number)
+        self._running = (trial.study, trial._trial_id)
         self.emit(TrialStarted(trial.number, params, int(all_params["epochs"]), self.worker.id))
         self.upkeep.lease(trial._trial_id)
         try:
@@ -213,7 +252,7 @@ class StudyRunner:
             trial.set_user_attr(schema.ERROR, str(exc))
             log.warning("trial %d failed: %s", trial.number, exc)
             raise
-        except optuna.TrialPruned:
+        except (optuna.TrialPruned, StorageUnreachable):
             raise
         except Exception as exc:  # not the trial's failure but this worker's (a bug): the trial says what it was
             trial.set_user_attr(schema.ERROR, f"the worker failed: {type(exc).__name__}: {first_line(exc)}")
@@ -251,6 +290,7 @@ class StudyRunner:
 
     def _after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Optuna callback: count failures in a row (the next poll emits the trial)."""
+        self._running = None  # told: in the storage
         if trial.state == TrialState.FAIL and not schema.stopped(trial):
             self._failures_in_a_row += 1
             if self._failures_in_a_row >= MAX_FAILURES_IN_A_ROW:

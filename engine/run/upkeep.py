@@ -40,7 +40,10 @@ class Upkeep:
         self._done.set()
         self._thread.join()
         if self.latch.unwritten():  # asked for just before this worker ended: still tell the others
-            self.sync_stop_requests()
+            try:
+                self.sync_stop_requests()
+            except Exception as exc:  # the storage is gone: the worker's own ending says so
+                log.warning("could not write the stop request: %s", first_line(exc))
 
     def lease(self, trial_id: int | None) -> None:
         """The trial this worker now trains (None: none): its lease is renewed from now on."""

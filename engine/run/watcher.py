@@ -25,15 +25,17 @@ from engine.contract import (
     StopLatch,
     StopReason,
     StopRequest,
+    StorageOutage,
     StudyFinished,
     StudyStarted,
     Waiting,
 )
-from engine.errors import StorageError, first_line
+from engine.errors import StorageError
 from engine.store import (
+    StorageUnreachable,
     StudyFollower,
     close_storage,
-    dialect,
+    has_heartbeat,
     load_study,
     mask_url,
     open_existing_storage,
@@ -42,7 +44,6 @@ from engine.store import (
     reap_expired_leases,
     schema,
     stop_request_id,
-    transient,
     write_stop_request,
 )
 
@@ -60,15 +61,16 @@ class StudyWatcher:
     can_retrain = True
 
     def __init__(self, storage_url: str, study_name: str, emit: Callable[[Event], None] | None = None,
-                 poll_seconds: float = 1.0, alive: Callable[[], bool] | None = None) -> None:
+                 poll_seconds: float = 1.0, alive: Callable[[], bool] | None = None,
+                 storage_retry: float = STORAGE_RETRY_SECONDS) -> None:
         self.storage_url = storage_url
         self.study_name = study_name
         self.emit = emit or (lambda event: None)
         self.poll_seconds = poll_seconds
         self.alive = alive  # the workers this view started are still running (None: not ours, unknown)
+        self.storage_retry = storage_retry  # seconds of an outage ridden out, retrying every storage call
         self.latch = StopLatch()
         self._closed = threading.Event()
-        self._outage_since: float | None = None  # when the storage stopped answering, while it does not
         self._reaped = -float("inf")  # when dead workers' trials were last looked for
         self._reaper: optuna.Study | None = None  # RDB: the study on a storage with the workers' heartbeat
 
@@ -88,8 +90,10 @@ class StudyWatcher:
         self.latch.changed.clear()
 
     def run(self) -> StudyFinished:
+        retry = {"retry": self.storage_retry, "report": self._outage, "interrupt": self._closed}
         try:
-            storage = open_storage(self.storage_url) if self.alive else open_existing_storage(self.storage_url)
+            storage = open_storage(self.storage_url, **retry) if self.alive else \
+                open_existing_storage(self.storage_url, **retry)
         except StorageError as exc:
             self.emit(EngineError(str(exc)))
             raise
@@ -100,6 +104,11 @@ class StudyWatcher:
                     return self._finish(StopReason.CLOSED, "closed")
                 return self._finish(StopReason.WORKERS_EXITED, "the workers exited before the study began", ok=False)
             return self._follow(study)
+        except StorageUnreachable as exc:  # past storage_retry (or closed during an outage); the workers go on
+            if self._closed.is_set():
+                return self._finish(StopReason.CLOSED, "closed")
+            self.emit(EngineError(str(exc)))
+            return self._finish(StopReason.STORAGE_UNREACHABLE, str(exc), ok=False)
         finally:
             close_storage(storage)
             if self._reaper is not None:
@@ -138,18 +147,10 @@ class StudyWatcher:
         stop: StopRequest | None = None
         while True:
             alive = self.alive is None or self.alive()  # read before the poll, so that the poll counts all they did
-            try:
-                self._write_stop_request(study)
-                self._reap_dead_trials(study)
-                counts = follower.poll()
-                attrs = study.user_attrs
-            except Exception as exc:
-                if not transient(exc):
-                    raise
-                self._storage_failed(exc)
-                self._sleep()
-                continue
-            self._storage_answered()
+            self._write_stop_request(study)
+            self._reap_dead_trials(study)
+            counts = follower.poll()  # every storage call rides out an outage (StorageOutage events)
+            attrs = study.user_attrs
             n_trials = attrs.get(schema.N_TRIALS, 0)
             found = read_stop_request(attrs)
             if found is not None and found[0] != earlier_stop:
@@ -176,34 +177,20 @@ class StudyWatcher:
         if not isinstance(heartbeat, int) or time.monotonic() - self._reaped < heartbeat:
             return
         self._reaped = time.monotonic()
-        if dialect(self.storage_url) == "journal":
+        if not has_heartbeat(self.storage_url):
             for number in reap_expired_leases(study, 2 * heartbeat):
                 log.warning("trial %d: its worker stopped renewing its lease: marked FAIL, retried", number)
             return
         if self._reaper is None:
-            storage = open_storage(self.storage_url, heartbeat=heartbeat)
+            storage = open_storage(self.storage_url, heartbeat=heartbeat, retry=self.storage_retry,
+                                   report=self._outage, interrupt=self._closed)
             self._reaper = load_study(storage, self.storage_url, self.study_name)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(self._reaper)
 
-    def _storage_failed(self, exc: Exception) -> None:
-        """A poll that the storage did not answer: said once, retried for STORAGE_RETRY_SECONDS, then an error
-        (the workers go on: a view's trouble never stops them)."""
-        now = time.monotonic()
-        if self._outage_since is None:
-            self._outage_since = now
-            log.warning("storage unreachable, retrying: %s", first_line(exc))
-            self.emit(EngineError(f"storage unreachable, retrying: {first_line(exc)}"))
-        if now - self._outage_since > STORAGE_RETRY_SECONDS:
-            seconds = now - self._outage_since
-            raise StorageError(f"storage: {mask_url(self.storage_url)} unreachable for {seconds:.0f} s: "
-                               f"{first_line(exc)}") from None
-
-    def _storage_answered(self) -> None:
-        if self._outage_since is not None:
-            log.warning("storage answers again after %.1f s", time.monotonic() - self._outage_since)
-            self._outage_since = None
+    def _outage(self, seconds: float, error: str, over: bool) -> None:
+        self.emit(StorageOutage(seconds, error, over))
 
     def _write_stop_request(self, study: optuna.Study) -> None:
         pending = self.latch.unwritten()

@@ -22,12 +22,13 @@ from engine.store.opening import (
     open_existing_storage,
     open_storage,
     reading_study,
-    transient,
 )
+from engine.store.retrying import StorageUnreachable, fail_trial_now, transient, unreachable_in
 from engine.store.urls import (
     check_storage_files,
     check_url,
     dialect,
+    has_heartbeat,
     mask_secrets,
     mask_url,
     url_from_env,
@@ -35,10 +36,10 @@ from engine.store.urls import (
 )
 
 __all__ = [
-    "Counts", "StudyFollower", "StudyRow", "WorkerInfo", "check_storage_files", "check_study", "check_url",
-    "close_storage", "creating_study", "dialect", "epochs_of", "fail_dead_local_trials", "list_studies", "load_study",
-    "mask_secrets", "mask_url", "open_existing_storage", "open_storage", "pid_alive", "process_start",
-    "read_stop_request", "reading_study", "reap_expired_leases", "renew_lease", "run_again", "schema",
-    "stop_request_id", "stop_study", "study_objective", "this_worker", "transient", "trial_finished_event",
-    "url_from_env", "with_driver", "write_stop_request",
+    "Counts", "StorageUnreachable", "StudyFollower", "StudyRow", "WorkerInfo", "check_storage_files", "check_study",
+    "check_url", "close_storage", "creating_study", "dialect", "epochs_of", "fail_dead_local_trials", "fail_trial_now",
+    "has_heartbeat", "list_studies", "load_study", "mask_secrets", "mask_url", "open_existing_storage", "open_storage",
+    "pid_alive", "process_start", "read_stop_request", "reading_study", "reap_expired_leases", "renew_lease",
+    "run_again", "schema", "stop_request_id", "stop_study", "study_objective", "this_worker", "transient",
+    "trial_finished_event", "unreachable_in", "url_from_env", "with_driver", "write_stop_request",
 ]

@@ -1,17 +1,21 @@
-"""Optuna storages opened from URLs: RDB (SQLite, PostgreSQL, MySQL) with heartbeats, or a journal file; studies
-created, loaded and read. Errors name the storage, masked."""
+"""Optuna storages opened from URLs: RDB (SQLite, PostgreSQL, MySQL) with heartbeats, or a journal (a file, or
+Redis); each rides out outages for `retry` seconds (engine.store.retrying); studies created, loaded and read.
+Errors name the storage, masked."""
 
 from __future__ import annotations
 
 import contextlib
 import random
+import threading
 import time
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import optuna
 
 from engine.errors import StorageError, first_line
+from engine.store.retrying import Outage, OutageReport, RetryingStorage, StorageUnreachable, retry_call
 from engine.store.urls import (
     DRIVERS,
     check_storage_files,
@@ -19,49 +23,65 @@ from engine.store.urls import (
     journal_path,
     mask_secrets,
     mask_url,
+    redis_url,
     sqlite_path,
     with_driver,
 )
 
 CONNECT_TIMEOUT = 10  # seconds before an unreachable server is reported
-TRANSIENT_NAMES = ("OperationalError", "InterfaceError", "DisconnectionError", "TimeoutError", "ConnectionError")
 SCHEMA_ATTEMPTS = 8  # workers creating the schema at the same moment race; the losers retry
 
 
-def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.BaseStorage:
+def open_storage(url: str, heartbeat: int | None = None, retry: float = 0, report: OutageReport | None = None,
+                 interrupt: threading.Event | None = None) -> optuna.storages.BaseStorage:
     """Optuna's storage for a URL. RDB storages get heartbeats every `heartbeat` seconds (a trial whose worker
-    stops beating for twice that becomes FAIL and is retried once); a schema created by several workers at
-    the same moment is retried; errors name the storage (masked) and, for a missing driver, the extra."""
+    stops beating for twice that becomes FAIL and is retried once). With `retry` > 0, opening and every later call
+    ride out an outage of up to `retry` seconds, told to `report` (`interrupt` set: give up at once). Errors name
+    the storage (masked) and, for a missing driver, the extra."""
     check_storage_files(url)
-    if dialect(url) == "journal":
+    outage = Outage(url, retry, report, interrupt)
+    try:
+        storage = retry_call(outage, lambda: _open(url, heartbeat))
+    except StorageError:
+        raise
+    except Exception as exc:  # SQLAlchemy, driver and Redis errors
+        raise StorageError(f"storage: cannot open {mask_url(url)}: {mask_secrets(first_line(exc), url)}") from None
+    return RetryingStorage(storage, outage) if retry > 0 else storage
+
+
+def _open(url: str, heartbeat: int | None) -> optuna.storages.BaseStorage:
+    kind = dialect(url)
+    if kind == "journal":
         path = journal_path(url)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
         except OSError as exc:
             raise StorageError(f"storage: cannot open journal {str(path)!r}: {exc.strerror or exc}") from None
+    if kind == "redis":
+        address, prefix = redis_url(url)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                backend = optuna.storages.journal.JournalRedisBackend(address, prefix=prefix)
+        except ImportError:
+            raise StorageError("storage: the redis driver is not installed; install it with "
+                               "pip install 'tunedeck[redis]'") from None
+        return optuna.storages.JournalStorage(backend)
     for attempt in range(SCHEMA_ATTEMPTS):
         try:
-            return _rdb_storage(url, heartbeat)
+            return optuna.storages.get_storage(_rdb_storage(url, heartbeat))  # with Optuna's trial cache
         except ImportError:  # Optuna wraps the driver's ModuleNotFoundError in an ImportError of its own
-            driver, extra = DRIVERS[dialect(url)]
+            driver, extra = DRIVERS[kind]
             scheme_driver = with_driver(url).split("://", 1)[0].partition("+")[2] or driver
-            raise StorageError(f"storage: the {dialect(url)} driver ({scheme_driver}) is not installed; install it "
+            raise StorageError(f"storage: the {kind} driver ({scheme_driver}) is not installed; install it "
                                f"with pip install 'tunedeck[{extra}]'") from None
         except Exception as exc:  # SQLAlchemy and driver errors
             if attempt + 1 < SCHEMA_ATTEMPTS and _schema_race(exc):
                 time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
                 continue
-            raise StorageError(f"storage: cannot open {mask_url(url)}: {mask_secrets(first_line(exc), url)}") from None
+            raise
     raise AssertionError("unreachable")
-
-
-def transient(exc: BaseException) -> bool:
-    """Whether a storage error may pass by itself (a server restarting, a dropped connection, a locked file): worth
-    retrying, unlike a missing table or a bad URL."""
-    if isinstance(exc, (optuna.exceptions.StorageInternalError, OSError)):
-        return True
-    return any(cls.__name__ in TRANSIENT_NAMES for cls in type(exc).__mro__)  # SQLAlchemy, drivers, Redis
 
 
 def _rdb_storage(url: str, heartbeat: int | None) -> optuna.storages.RDBStorage:
@@ -87,18 +107,20 @@ def _schema_race(exc: Exception) -> bool:
 
 def close_storage(storage: optuna.storages.BaseStorage) -> None:
     """Release an RDB storage's connection pool (a process that opens many studies would keep them all)."""
-    backend = getattr(storage, "_backend", storage)
+    storage = getattr(storage, "inner", storage)  # a RetryingStorage
+    backend = getattr(storage, "_backend", storage)  # Optuna's cache over an RDBStorage
     engine = getattr(backend, "engine", None)
     if engine is not None:
         engine.dispose()
 
 
-def open_existing_storage(url: str) -> optuna.storages.BaseStorage:
-    """Open a storage to read a study from; a SQLite file that does not exist is an error, not a new file."""
+def open_existing_storage(url: str, **retry: Any) -> optuna.storages.BaseStorage:
+    """Open a storage to read a study from; a SQLite file that does not exist is an error, not a new file. `retry`:
+    as open_storage's."""
     path = journal_path(url) if dialect(url) == "journal" else sqlite_path(url)
     if path is not None and not path.is_file():
         raise StorageError(f"storage: no {dialect(url)} file {str(path)!r}")
-    return open_storage(url)
+    return open_storage(url, **retry)
 
 
 def load_study(storage: optuna.storages.BaseStorage, url: str, name: str) -> optuna.Study:
@@ -133,13 +155,18 @@ def reading_study(url: str, name: str) -> Iterator[optuna.Study]:
 
 @contextlib.contextmanager
 def creating_study(url: str, name: str, direction: str, sampler: optuna.samplers.BaseSampler,
-                   pruner: optuna.pruners.BasePruner, heartbeat: int | None = None) -> Iterator[optuna.Study]:
+                   pruner: optuna.pruners.BasePruner, heartbeat: int | None = None, retry: float = 0,
+                   report: OutageReport | None = None) -> Iterator[optuna.Study]:
     """Create the study or load it (so the same command resumes, and every worker joins the same study); errors
-    name the storage, masked. The storage's connections are released at the end."""
-    storage = open_storage(url, heartbeat=heartbeat)
+    name the storage, masked. With `retry`, every call rides out outages (open_storage). The storage's connections
+    are released at the end."""
+    storage = open_storage(url, heartbeat=heartbeat, retry=retry, report=report)
     try:
         study = optuna.create_study(study_name=name, storage=storage, direction=direction, sampler=sampler,
                                     pruner=pruner, load_if_exists=True)
+    except StorageUnreachable:
+        close_storage(storage)
+        raise
     except Exception as exc:
         close_storage(storage)
         raise StorageError(f"storage: cannot open study {name!r} in {mask_url(url)}: "

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import sqlite3
+import urllib.parse
 from pathlib import Path
 
 from engine.errors import ConfigError, StorageError
@@ -43,18 +44,33 @@ def url_from_env() -> str:
 
 
 def dialect(url: str) -> str:
-    """`journal`, `sqlite`, `postgresql`, `mysql`, or the unknown scheme as written."""
-    scheme = url.split("://", 1)[0].lower()
-    return scheme.split("+", 1)[0]
+    """`journal`, `redis` (also rediss://: TLS), `sqlite`, `postgresql`, `mysql`, or the unknown scheme as written."""
+    scheme = url.split("://", 1)[0].lower().split("+", 1)[0]
+    return "redis" if scheme == "rediss" else scheme
+
+
+def has_heartbeat(url: str) -> bool:
+    """RDB storages have Optuna's heartbeat; journals (a file, Redis) have none: their trials carry a lease."""
+    return dialect(url) not in ("journal", "redis")
+
+
+def redis_url(url: str) -> tuple[str, str]:
+    """`redis://host:6379/0?prefix=mine` -> ("redis://host:6379/0", "mine"): Optuna's journal on Redis, its keys
+    under `prefix` (several studies' journals can share one Redis database)."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query)
+    prefix = next((value for key, value in query if key == "prefix"), "")
+    rest = urllib.parse.urlencode([(key, value) for key, value in query if key != "prefix"])
+    return urllib.parse.urlunsplit(parts._replace(query=rest)), prefix
 
 
 def check_url(url: str) -> None:
     """Refuse, as a ConfigError naming the storage, a URL tunedeck cannot keep a study in."""
-    allowed = "sqlite:///PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB or journal:///PATH"
+    allowed = "sqlite:///PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB, redis://HOST:PORT/DB or journal:///PATH"
     if "://" not in url:
         raise ConfigError(f"storage: {mask_url(url)!r} is not a storage URL; expected {allowed}")
     kind = dialect(url)
-    if kind not in ("journal", *DRIVERS):
+    if kind not in ("journal", "redis", *DRIVERS):
         raise ConfigError(f"storage: {kind!r} storages are not supported; use {allowed}")
     if kind == "journal" and (not url.startswith(JOURNAL_PREFIX) or len(url) == len(JOURNAL_PREFIX)):
         raise ConfigError(f"storage: a journal storage is written journal:///PATH (a file), got {mask_url(url)!r}")

@@ -50,6 +50,8 @@ FIELD_HELP = {
     "gpus": "GPU indexes to spread the workers over, e.g. \"0,1\" (each worker sees one: CUDA_VISIBLE_DEVICES)",
     "heartbeat": "seconds between a worker's heartbeats (an RDB storage's, or a journal trial's lease); a trial "
                  "whose worker stays silent for twice that becomes FAIL and is retried once by another worker",
+    "storage_retry": "seconds a worker or a view rides out a storage that stops answering (a database restart, a "
+                     "network blip), retrying with backoff; past that a worker stops (exit status 1) (0 = no retry)",
 }
 
 
@@ -76,6 +78,7 @@ class StudyConfig:
     workers: int = 0
     gpus: str = ""
     heartbeat: int = 30
+    storage_retry: float = 120
     space: list[Param] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -197,7 +200,7 @@ NUMBER_RANGES: dict[str, tuple[bool, float, float]] = {
     "n_trials": (True, 1, 1_000_000), "timeout": (False, 0, 365 * 24 * 3600), "seed": (True, 0, 2**32 - 1),
     "subset": (True, 0, 1_000_000_000), "keep_best": (True, 0, 1000), "patience": (True, 0, 100_000),
     "lr_patience": (True, 0, 100_000),
-    "heartbeat": (True, 1, 3600), "workers": (True, 0, 256),
+    "heartbeat": (True, 1, 3600), "workers": (True, 0, 256), "storage_retry": (False, 0, 7 * 24 * 3600),
 }
 STUDY_NAME_LIMIT = 100
 STUDY_NAME = re.compile(r"[\w][\w .+=@,-]*")  # a name: no path separators, no leading dot

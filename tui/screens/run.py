@@ -28,6 +28,7 @@ from engine import (
     RetrainEpoch,
     RetrainFinished,
     Source,
+    StorageOutage,
     StudyConfig,
     StudyFinished,
     StudyStarted,
@@ -80,6 +81,7 @@ class RunScreen(StudyActions, TrialActions, ZoomableLayout, Screen):
         self.start_time = self.clock()
         self.end_time: float | None = None
         self.quitting = False
+        self.outage: tuple[StorageOutage, float] | None = None  # the storage is unreachable: (event, when it came)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -161,6 +163,7 @@ class RunScreen(StudyActions, TrialActions, ZoomableLayout, Screen):
                 self.query_one(ImportancePlot).set(event.importances)
             case StudyFinished():
                 self.end_time = self.clock()
+                self.outage = None
                 self.state = "finished" if event.ok else "error"
                 self.write_log(f"study ended: {event.text} ({event.n_complete} complete, {event.n_pruned} "
                                f"pruned, {event.n_failed} failed)", logging.INFO if event.ok else logging.ERROR)
@@ -168,6 +171,14 @@ class RunScreen(StudyActions, TrialActions, ZoomableLayout, Screen):
                 self.flush()
             case EngineError():
                 self.write_log(f"error: {event.message}", logging.ERROR)
+            case StorageOutage(over=True):
+                self.outage = None
+                self.write_log(event.text, logging.WARNING)
+            case StorageOutage():
+                if self.outage is None:
+                    self.write_log(f"storage unreachable, retrying: {event.error}", logging.WARNING)
+                self.outage = (event, self.clock())
+                self.update_status()
             case Waiting():
                 self.state = "waiting"
                 self.write_log(event.message)
@@ -237,6 +248,10 @@ class RunScreen(StudyActions, TrialActions, ZoomableLayout, Screen):
                  s.dataset if s else self.config.dataset,
                  s.device if s else "…", f"{self.n_finished}/{total} trials", f"{len(self.running_trials)} running",
                  f"elapsed {clock_text(elapsed)}", f"ETA {clock_text(self.eta())}"]
+        if self.outage is not None:
+            event, received = self.outage
+            down = StorageOutage(event.seconds + self.clock() - received, event.error)
+            parts.insert(1, f"[b red]{down.text}[/]")
         self.query_one("#status", Static).update("  ·  ".join(parts))
 
     def watch_state(self, state: str) -> None:

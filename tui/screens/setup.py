@@ -14,6 +14,7 @@ from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Sele
 
 from engine import StudyConfig
 from engine.data import BUILTIN, availability
+from engine.errors import plain
 from engine.models import BUILTIN_SPECS, is_model_file, spec_for
 from engine.store import mask_url, url_from_env
 from engine.study import FIELD_HELP, OBJECTIVES, PRUNERS, SAMPLERS
@@ -120,6 +121,8 @@ class SetupScreen(ConfigFileActions, Screen):
                 yield field("GPUs", Input(c.gpus, compact=True, id="gpus", placeholder="e.g. 0,1"), "gpus")
                 yield field("Heartbeat (s)", Input(str(c.heartbeat), type="integer", compact=True, id="heartbeat"),
                             "heartbeat")
+                yield field("Storage retry (s)", Input(plain(c.storage_retry), type="number", compact=True,
+                                                       id="storage_retry"), "storage_retry")
                 yield field("Precision", Checkbox("mixed fp16", c.mixed_precision, id="mixed_precision"),
                             "mixed_precision")
             yield Static("looking for GPUs…", id="gpu-note", classes="note")
@@ -193,7 +196,7 @@ class SetupScreen(ConfigFileActions, Screen):
                                                                               "objective")}
         values["model"] = self.model_choice()
         for key in ("path", "subset", "n_trials", "timeout", "seed", "patience", "lr_patience", "study_name", "storage",
-                    "out_dir", "workers", "gpus", "heartbeat"):
+                    "out_dir", "workers", "gpus", "heartbeat", "storage_retry"):
             values[key] = self.query_one(f"#{key}", Input).value
         values["mixed_precision"] = self.query_one("#mixed_precision", Checkbox).value
         return values

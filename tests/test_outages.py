@@ -1,0 +1,200 @@
+"""A database that goes away: a worker and a view ride out an outage (every connection dropped, new ones refused,
+through tests/tcp_proxy.py), every connection terminated by the server, and a storage that stays away past
+storage_retry. Training is the fake trainer's: what is tested is the storage calls."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy
+from conftest import Recorder
+from fakes import FakeTrainer, fake_config, wait_until
+from optuna.trial import TrialState
+from tcp_proxy import TcpProxy
+
+from engine import StopReason, StorageOutage, StudyRunner, StudyWatcher, TrialFinished
+from engine.store import close_storage, open_storage, schema, transient
+from engine.study import save_config
+
+FAKE_WORKER = (sys.executable, str(Path(__file__).with_name("fake_worker.py")))
+
+
+def through(proxy: TcpProxy, url: str) -> str:
+    """The URL with its server's port replaced by the proxy's."""
+    address = url.split("@", 1)[1].split("/", 1)[0]
+    return url.replace(f"@{address}/", f"@127.0.0.1:{proxy.port}/")
+
+
+def server_port(url: str) -> int:
+    return int(url.split("@", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+
+
+def trials_of(url: str, name: str = "shared") -> list:
+    storage = open_storage(url)
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    finally:
+        close_storage(storage)
+
+
+def states(trials) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for trial in trials:
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    return counts
+
+
+class CutAfterFirstTrial:
+    """Cuts the proxy when the first trial is finished, for `seconds`, once."""
+
+    def __init__(self, proxy: TcpProxy, recorder: Recorder, seconds: float) -> None:
+        self.proxy, self.recorder, self.seconds = proxy, recorder, seconds
+        self.restored = threading.Event()
+
+    def __call__(self, event) -> None:
+        self.recorder(event)
+        if isinstance(event, TrialFinished) and not self.restored.is_set() and not hasattr(self, "timer"):
+            self.proxy.cut()
+            self.timer = threading.Timer(self.seconds, self._restore)
+            self.timer.start()
+
+    def _restore(self) -> None:
+        self.proxy.restore()
+        self.restored.set()
+
+
+@pytest.fixture(params=["postgres", "mysql"])
+def database_url(request):
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+def test_a_worker_rides_out_a_database_outage(database_url, tmp_path):
+    """Every connection dropped and new ones refused for 4 s after the first trial: the study ends exact, no trial
+    FAIL, nothing RUNNING; the outage is told as it lasts and when it ends. Before: StorageInternalError, exit 1."""
+    proxy = TcpProxy(server_port(database_url))
+    config = fake_config(tmp_path, through(proxy, database_url), n_trials=4, epochs=3)
+    recorder = Recorder()
+    cutter = CutAfterFirstTrial(proxy, recorder, seconds=4)
+    finished = StudyRunner(config, emit=cutter, trainer=FakeTrainer(epoch_seconds=0.1), poll_seconds=0.2).run()
+    assert cutter.restored.is_set()
+    assert (finished.reason, finished.ok, finished.n_complete, finished.n_failed) == (StopReason.FINISHED, True, 4, 0)
+    assert states(trials_of(database_url)) == {"COMPLETE": 4}
+    outages = recorder.of(StorageOutage)
+    assert outages and not outages[0].over and outages[-1].over and outages[-1].seconds >= 3
+    assert "storage unreachable, retrying (" in outages[0].text
+    assert "answers again after" in (tmp_path / "runs" / "shared" / "tunedeck.log").read_text()
+    proxy.close()
+
+
+def test_a_view_rides_out_a_database_outage(postgres_url, tmp_path):
+    """The view's storage goes away for 3 s while the workers (direct) go on: it tells the outage, then shows
+    each trial once and the study's end."""
+    proxy = TcpProxy(server_port(postgres_url))
+    config = fake_config(tmp_path, postgres_url, n_trials=6, epochs=3)
+    training = Recorder()
+    runner = StudyRunner(config, emit=training, trainer=FakeTrainer(epoch_seconds=0.1), poll_seconds=0.2)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    wait_until(lambda: training.of(TrialFinished), 60)
+    view = Recorder()
+    cutter = CutAfterFirstTrial(proxy, view, seconds=3)
+    finished = StudyWatcher(through(proxy, postgres_url), "shared", cutter, poll_seconds=0.2).run()
+    thread.join(60)
+    assert (finished.reason, finished.ok, finished.n_complete) == (StopReason.FINISHED, True, 6)
+    assert sorted(t.number for t in view.of(TrialFinished)) == list(range(6))  # each trial once
+    outages = view.of(StorageOutage)
+    assert outages and outages[-1].over
+    proxy.close()
+
+
+def test_every_connection_terminated_by_the_server_is_ridden_out(postgres_url, tmp_path):
+    """pg_terminate_backend on every connection of the study's database, twice, while trials run."""
+    config = fake_config(tmp_path, postgres_url, n_trials=6, epochs=4)
+    recorder = Recorder()
+    runner = StudyRunner(config, emit=recorder, trainer=FakeTrainer(epoch_seconds=0.1), poll_seconds=0.2)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    admin = sqlalchemy.create_engine(postgres_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    database = postgres_url.rsplit("/", 1)[1]
+    for finished_trials in (1, 3):
+        wait_until(lambda n=finished_trials: len(recorder.of(TrialFinished)) >= n, 60)
+        with admin.connect() as connection:
+            ended = connection.execute(sqlalchemy.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = :db"), {"db": database})
+            assert ended.scalar() >= 1
+    thread.join(60)
+    admin.dispose()
+    assert states(trials_of(postgres_url)) == {"COMPLETE": 6}
+
+
+def test_a_storage_gone_past_storage_retry_stops_the_worker_with_one_line(postgres_url, tmp_path):
+    """The proxy cut for good: the worker gives up after storage_retry seconds, exit status 1, one line saying so;
+    its trial is reaped once the storage is back (here: by a view)."""
+    proxy = TcpProxy(server_port(postgres_url))
+    config = fake_config(tmp_path, "", n_trials=4, epochs=40, storage_retry=2)
+    path = tmp_path / "worker.toml"
+    save_config(config, path)
+    url = through(proxy, postgres_url)
+    worker = subprocess.Popen([*FAKE_WORKER, str(path)], env={"TUNEDECK_STORAGE": url, "PATH": "/usr/bin:/bin"},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: any(t.state == TrialState.RUNNING for t in trials_or_none(postgres_url)), 60)
+    proxy.cut()
+    out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 1, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("tunedeck worker: storage: postgresql://") and "unreachable for " in last
+    assert "Traceback" not in err
+    running = [t for t in trials_of(postgres_url) if t.state == TrialState.RUNNING]
+    assert len(running) == 1  # it could not say so: the storage was gone
+    view = StudyWatcher(postgres_url, "shared", Recorder(), poll_seconds=0.2)
+    thread = threading.Thread(target=view.run)
+    thread.start()
+    try:
+        wait_until(lambda: trials_of(postgres_url)[running[0].number].state == TrialState.FAIL, 30)
+    finally:
+        view.close()
+        thread.join(30)
+    proxy.close()
+
+
+def test_a_worker_that_gives_up_marks_its_trial_when_the_storage_takes_one_more_write(tmp_path):
+    """Past storage_retry with the storage answering again just then: the trial is FAIL "storage unreachable"."""
+    config = fake_config(tmp_path, f"sqlite:///{tmp_path}/study.db", n_trials=3, epochs=2, storage_retry=1)
+    recorder = Recorder()
+
+    class GivesUp(FakeTrainer):
+        def train(self, trial, params, emit, stop_now):
+            from engine.store import StorageUnreachable
+            raise StorageUnreachable("storage: sqlite:///study.db unreachable for 1 s: disk I/O error")
+
+    finished = StudyRunner(config, emit=recorder, trainer=GivesUp(), poll_seconds=0.2).run()
+    assert (finished.reason, finished.ok) == (StopReason.STORAGE_UNREACHABLE, False)
+    (trial,) = trials_of(config.storage_url)
+    assert trial.state == TrialState.FAIL and trial.user_attrs[schema.ERROR] == "storage unreachable for 1 s"
+
+
+def trials_or_none(url: str) -> list:
+    try:
+        return trials_of(url)
+    except KeyError:
+        return []
+
+
+@pytest.mark.parametrize("error, retried", [
+    (sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly")), True),
+    (sqlalchemy.exc.OperationalError("INSERT", {}, Exception("database is locked")), True),
+    (ConnectionRefusedError(111, "Connection refused"), True),
+    (sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("duplicate key value")), False),
+    (KeyError("no study"), False),
+    (ValueError("bad value"), False),
+])
+def test_which_errors_are_retried(error, retried):
+    assert transient(error) == retried
+    wrapped = optuna.exceptions.StorageInternalError("An exception is raised during the commit.")
+    wrapped.__cause__ = error
+    assert transient(wrapped) == retried
