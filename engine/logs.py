@@ -13,6 +13,7 @@ from pathlib import Path
 
 LOGGER_NAMES = ("tunedeck", "optuna", "tensorflow", "absl", "keras", "py.warnings")
 log = logging.getLogger("tunedeck")
+log.addHandler(logging.NullHandler())  # never Python's last-resort stderr: it would write over a live screen
 
 
 @contextlib.contextmanager

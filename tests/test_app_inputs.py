@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from rich.console import Console
 from test_tui import SIZE, wait_for
@@ -117,7 +118,8 @@ def test_the_headless_display_renders_while_events_arrive():
     thread = threading.Thread(target=feed)
     thread.start()
     console = Console(file=open("/dev/null", "w"), width=120)  # noqa: SIM115
-    while thread.is_alive():
+    deadline = time.monotonic() + 120
+    while thread.is_alive() and time.monotonic() < deadline:
         console.print(display)
-    thread.join()
+    thread.join(10)
     assert not failures and display.progress.tasks[0].completed > 0

@@ -4,6 +4,7 @@ storage_retry. Training is the fake trainer's: what is tested is the storage cal
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import threading
@@ -185,12 +186,25 @@ def trials_or_none(url: str) -> list:
         return []
 
 
+class RpcError(Exception):  # grpc.RpcError as a proxy's client raises it: a status code
+    def __init__(self, code: str) -> None:
+        self._code = code
+
+    def code(self):
+        return type("StatusCode", (), {"name": self._code})()
+
+
 @pytest.mark.parametrize("error, retried", [
+    (RpcError("UNAVAILABLE"), True),  # a `tunedeck proxy` restarting
+    (RpcError("INVALID_ARGUMENT"), False),
     (sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly")), True),
     (sqlalchemy.exc.OperationalError("INSERT", {}, Exception("database is locked")), True),
     (ConnectionRefusedError(111, "Connection refused"), True),
+    (socket.gaierror(-2, "Name or service not known"), False),  # a typo in the host: said at once, not retried
+    (sqlalchemy.exc.OperationalError("connect", {}, Exception('could not translate host name "pg" to address')), False),
     (sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("duplicate key value")), False),
     (KeyError("no study"), False),
+    (sqlalchemy.exc.PendingRollbackError("Can't reconnect until invalid transaction is rolled back"), True),
     (ValueError("bad value"), False),
 ])
 def test_which_errors_are_retried(error, retried):
@@ -198,3 +212,37 @@ def test_which_errors_are_retried(error, retried):
     wrapped = optuna.exceptions.StorageInternalError("An exception is raised during the commit.")
     wrapped.__cause__ = error
     assert transient(wrapped) == retried
+
+
+class AnswerLost:
+    """An Optuna storage whose next `method` call goes through and then fails as a dropped connection does: the
+    write landed, its answer was lost."""
+
+    def __init__(self, inner, method: str) -> None:
+        self.inner, self.method, self.armed = inner, method, True
+
+    def __getattr__(self, name):
+        attr = getattr(self.inner, name)
+        if name != self.method or not self.armed:
+            return attr
+
+        def landed_then_lost(*args):
+            attr(*args)
+            self.armed = False
+            raise sqlalchemy.exc.OperationalError("COMMIT", {}, Exception("server closed the connection"))
+        return landed_then_lost
+
+
+@pytest.mark.parametrize("method", ["create_new_trial", "set_trial_state_values", "set_trial_param"])
+def test_a_retry_after_a_lost_answer_does_not_repeat_the_write(tmp_path, method):
+    """A trial is never created twice, told twice or given a parameter twice when the answer to the first
+    attempt was lost (the retry finds what landed)."""
+    from engine.store.retrying import Outage, RetryingStorage
+
+    inner = optuna.storages.get_storage(optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/s.db"))
+    storage = RetryingStorage(AnswerLost(inner, method), Outage(f"sqlite:///{tmp_path}/s.db", limit=10))
+    study = optuna.create_study(storage=storage, study_name="lost")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+    trials = optuna.load_study(study_name="lost", storage=inner).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE]
+    assert all(set(t.params) == {"x"} for t in trials)

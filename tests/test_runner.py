@@ -7,7 +7,7 @@ import numpy as np
 import optuna
 import pytest
 from conftest import Recorder, fix, tiny_config
-from fakes import FakeTrainer
+from fakes import FakeTrainer, wait_until
 
 from engine import (
     BestChanged,
@@ -116,8 +116,7 @@ def test_stop_from_another_thread_after_the_running_trial(tmp_path):
     runner = StudyRunner(config, emit=recorder)
     thread = threading.Thread(target=runner.run)
     thread.start()
-    while not recorder.of(EpochEnded):
-        thread.join(0.05)
+    wait_until(lambda: recorder.of(EpochEnded), 120)
     runner.stop()
     thread.join(120)
     assert not thread.is_alive()

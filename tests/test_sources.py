@@ -240,3 +240,29 @@ def running_trials(config) -> list:
             return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     except Exception:  # noqa: BLE001 - the workers have not created the study yet
         return []
+
+
+def test_sigterm_to_the_pool_s_parent_stops_its_workers_and_keeps_the_study(tmp_path):
+    """`tunedeck run --workers 2` sent SIGTERM: its workers stop at their next batch (trials FAIL "stopped by
+    signal", not counted), both exit 0, the parent exits 143 with one line, and the study resumes."""
+    import subprocess
+
+    from engine.study import save_config
+
+    config = fake_config(tmp_path, f"sqlite:///{tmp_path}/study.db", n_trials=20, epochs=100)
+    save_config(config, tmp_path / "study.toml")
+    parent = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fake_pool_run.py")), "run",
+                               str(tmp_path / "study.toml"), "--workers", "2", "--no-plots"],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: len(running_trials(config)) == 2, 90)
+    parent.send_signal(signal.SIGTERM)
+    _, err = parent.communicate(timeout=90)
+    assert parent.returncode == 143, err
+    assert err.strip().splitlines()[-1] in ("tunedeck: stopped by SIGTERM; the study is resumable with the same command",
+                                            "tunedeck: stopped by SIGTERM before the study began")  # its view's pace
+    with reading_study(config.storage_url, "shared") as study:
+        trials = study.get_trials(deepcopy=False)
+    assert not running_trials(config) and len(trials) == 2
+    assert {t.user_attrs.get("stopped_by") for t in trials} == {"signal"}
+    logs = [(tmp_path / "runs" / "shared" / f"worker-{i}.log").read_text() for i in (0, 1)]
+    assert all(log.strip().splitlines()[-1].startswith("tunedeck worker: stopped") for log in logs)

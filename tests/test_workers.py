@@ -131,7 +131,8 @@ def test_a_worker_waits_for_others_trials_and_takes_a_freed_slot(tmp_path):
     runner = StudyRunner(config, emit=recorder, trainer=FakeTrainer(), poll_seconds=0.1)
     thread = threading.Thread(target=runner.run)
     thread.start()
-    time.sleep(1.5)
+    log = tmp_path / "runs" / "shared" / "tunedeck.log"
+    wait_until(lambda: log.is_file() and "fill the budget" in log.read_text(), 30)  # it waits, and says so
     assert thread.is_alive() and not [e for e in recorder.of(TrialStarted) if e.number != other.number]
     study.tell(other, state=TrialState.FAIL)  # it failed: its slot is free again
     thread.join(60)
@@ -254,3 +255,51 @@ def test_a_view_reaps_the_trial_of_a_worker_that_died_when_none_is_left(tmp_path
         thread.join(30)
     failed = next(t for t in recorder.of(TrialFinished) if t.number == killed.number)
     assert failed.error and failed.broken
+
+
+def test_n_trials_lowered_by_a_late_worker_is_the_study_s_for_every_worker(tmp_path):
+    """A worker joining with a smaller --trials changes the study's target, recorded with who changed it; every
+    worker (and view) then stops on the same one: the study ends with exactly the new n_trials."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    first = StudyRunner(fake_config(tmp_path, url, n_trials=8, epochs=3), trainer=FakeTrainer(epoch_seconds=0.1),
+                        poll_seconds=0.1, emit=(seen := Recorder()))
+    thread = threading.Thread(target=first.run)
+    thread.start()
+    wait_until(lambda: seen.of(TrialFinished), 60)
+    late = StudyRunner(fake_config(tmp_path, url, n_trials=4, epochs=3), trainer=FakeTrainer(epoch_seconds=0.1),
+                       poll_seconds=0.1)
+    late_finished = late.run()
+    thread.join(60)
+    study = optuna.load_study(study_name="shared", storage=url)
+    assert states(study.trials).get("COMPLETE") == 4 and only_budget_failures(study.trials)
+    assert study.user_attrs[schema.N_TRIALS] == 4 and late_finished.detail == "finished 4 trials"
+    (change,) = schema.config_changes(study.user_attrs)
+    assert change["changes"] == ["n_trials 8 -> 4"] and change["by"] == late.worker.id
+
+
+def test_of_two_incompatible_creators_the_first_writer_wins(tmp_path):
+    """Two workers create one new study at the same moment with configs that make different studies: the storage
+    picks one creator; the other is refused with the differences (exit 2, one line), and no trial mixes them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from engine.study import save_config
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    paths = []
+    for subset in (0, 100):
+        path = tmp_path / f"worker-{subset}.toml"
+        save_config(fake_config(tmp_path, "", n_trials=3, subset=subset), path)
+        paths.append(path)
+    command = (sys.executable, str(Path(__file__).with_name("fake_worker.py")))
+    env = {**os.environ, "TUNEDECK_STORAGE": url}
+    workers = [subprocess.Popen([*command, str(path)], env=env, stderr=subprocess.PIPE, text=True) for path in paths]
+    results = [(worker.wait(60), worker.stderr.read()) for worker in workers]
+    assert sorted(code for code, _ in results) == [0, 2]
+    winner, loser = (0, 1) if results[0][0] == 0 else (1, 0)
+    line = results[loser][1].strip().splitlines()[-1]
+    assert "is another study: this run would change subset" in line and line.startswith("tunedeck worker: error:")
+    study = optuna.load_study(study_name="shared", storage=url)
+    assert study.user_attrs[schema.CONFIG]["subset"] == (0, 100)[winner]
+    assert states(study.trials) == {"COMPLETE": 3}

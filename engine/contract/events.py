@@ -26,6 +26,7 @@ class StudyStarted:
     maximize: bool = True  # False for val_loss: lower is better
     num_classes: int = 0
     input_shape: tuple[int, ...] = ()
+    started_at: float | None = None  # unix time of the study's first trial (a view's elapsed counts from it)
 
     @property
     def goal(self) -> Objective:
@@ -122,9 +123,11 @@ class StorageOutage:
 
 @dataclass(frozen=True)
 class Waiting:
-    """A view waits for what it follows to appear (a study its workers have not created yet)."""
+    """A view waits for what it follows: a study its workers have not created yet, or a study no live worker runs
+    ("no live worker": every worker is gone, nothing runs, and the study is not finished)."""
 
     message: str
+    state: str = "waiting"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from engine.contract import AFTER_TRIAL, EngineError, Event, Scope, StopReason, StopRequest, StudyFinished
 from engine.errors import UserError
 from engine.files import write_text_atomically
+from engine.logs import log_to_file
 from engine.run.watcher import StudyWatcher
 from engine.run.worker import CRASH_PREFIX, CRASHED, STUDY_FAILED, USER_ERROR, USER_ERROR_PREFIX
 from engine.study import StudyConfig, dump_config
@@ -85,7 +86,8 @@ class WorkerPool:
         that stopped on a user's mistake raises it as a UserError (the same one line it printed)."""
         self.start()
         try:
-            finished = self.watcher.run()
+            with log_to_file(self.config.run_dir / "tunedeck.log"):  # beside its workers' lines
+                finished = self.watcher.run()
         except (KeyboardInterrupt, SystemExit):  # Ctrl-C or a signal before the study began: stop them, as asked
             self.stop(StopRequest(now=True, scope=Scope.PROCESS))
             raise

@@ -24,19 +24,19 @@ def stored_form(config: StudyConfig) -> dict[str, Any]:
 
 
 def record_study(study: optuna.Study, config: StudyConfig, info: DataInfo, worker: WorkerInfo,
-                 changes: list[str]) -> None:
-    """What the study is, stored once when it is created (and its compatible changes, when a run makes some);
-    this worker's environment and the study's target, every run."""
+                 changes: list[str], describe: bool) -> None:
+    """What the study is, stored once by its creator (`describe`), and its compatible changes when a run makes
+    some, each with who made it; this worker's environment and the study's target, every run."""
     attrs = study.user_attrs
     if changes:
         log.info("this run changes the study: %s", "; ".join(changes))
-        history = attrs.get(schema.CONFIG_CHANGES, [])
-        history.append({"at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "by": worker.id,
-                        "changes": changes})
-        study.set_user_attr(schema.CONFIG_CHANGES, history)
+        at = datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
+        study.set_user_attr(f"{schema.CONFIG_CHANGE_PREFIX}{at}:{worker.id}",
+                            {"at": at, "by": worker.id, "changes": changes})  # its own key: an atomic append
         study.set_user_attr(schema.CONFIG, stored_form(config))
-    if schema.DATA not in attrs:
+    if describe:
         study.set_user_attr(schema.CONFIG, stored_form(config))
+    if schema.DATA not in attrs:  # the creator's description, or what a creator that died first left out
         study.set_user_attr(schema.ENVIRONMENT, info.environment)
         study.set_user_attr(schema.PARAM_NAMES, [param.name for param in config.trial_space if param.kind != "fixed"])
         study.set_user_attr(schema.MODEL, info.model)

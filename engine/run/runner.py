@@ -62,6 +62,7 @@ from engine.study import StudyConfig, check_compatible, validate
 log = logging.getLogger("tunedeck")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_FAILURES_IN_A_ROW = 3
+CREATOR_WAIT_SECONDS = 30.0  # how long a worker that did not create a new study waits for its creator's record
 
 
 class StudyRunner:
@@ -106,8 +107,8 @@ class StudyRunner:
                     config = self.config
                     with creating_study(config.storage_url, config.name, config.goal.direction, make_sampler(config),
                                         make_pruner(config), config.heartbeat, config.storage_retry,
-                                        self._outage) as study:
-                        return self._run(study, info, str(log_path))
+                                        self._outage) as (study, created):
+                        return self._run(study, created, info, str(log_path))
                 except Exception as exc:
                     if (outage := unreachable_in(exc)) is not None:
                         return self._unreachable(outage)
@@ -118,13 +119,14 @@ class StudyRunner:
             self.emit(EngineError(mask_secrets(text, self.config.storage_url)))
             raise
 
-    def _run(self, study: optuna.Study, info: DataInfo, log_path: str) -> StudyFinished:
+    def _run(self, study: optuna.Study, created: bool, info: DataInfo, log_path: str) -> StudyFinished:
         config = self.config
-        changes = check_compatible(study, config, study.user_attrs.get(schema.CONFIG), info.model)
-        record_study(study, config, info, self.worker, changes)
+        stored = None if created else self._creators_record(study)
+        changes = check_compatible(study, config, stored, info.model)  # the first writer's config is the study's
+        record_study(study, config, info, self.worker, changes, describe=stored is None)
         n_finished = len(study.get_trials(deepcopy=False, states=FINISHED))
         self.emit(StudyStarted(config.name, mask_url(config.storage_url), info.dataset, info.note, info.n_train,
-                               info.n_test, info.device, config.n_trials, n_finished,
+                               info.n_test, info.device, self._target(study), n_finished,
                                tuple(param.name for param in config.trial_space if param.kind != "fixed"), log_path,
                                config.objective, config.goal.maximize, info.details.get("num_classes", 0),
                                tuple(info.details.get("input_shape", ()))))
@@ -134,9 +136,9 @@ class StudyRunner:
         if info.note:
             log.info(info.note)
         self.follower = StudyFollower(study, self.emit)
-        if self.follower.poll(final=True).counted >= config.n_trials:  # a resumed study's trials, and others'
+        if self.follower.poll(final=True).counted >= self._target(study):  # a resumed study's trials, and others'
             self._end(StopReason.FINISHED, f"the study already has {self.follower.counts.counted} finished trials "
-                                           f"(n_trials = {config.n_trials}); raise n_trials to run more")
+                                           f"(n_trials = {self._target(study)}); raise n_trials to run more")
         self.journal = not has_heartbeat(config.storage_url)
         if self.journal:
             for number in fail_dead_local_trials(study, self.worker.host):
@@ -167,6 +169,23 @@ class StudyRunner:
         self.emit(event)
         return event
 
+    def _creators_record(self, study: optuna.Study) -> dict | None:
+        """The config recorded by whoever created the study. A study created at this moment by another worker
+        is waited for (up to CREATOR_WAIT_SECONDS), so that its first writer's config wins; None when nobody
+        recorded one (a plain Optuna study, or a creator that died first): this worker records its own."""
+        deadline = time.monotonic() + CREATOR_WAIT_SECONDS
+        while True:
+            stored = study.user_attrs.get(schema.CONFIG)
+            if stored or study.get_trials(deepcopy=False) or time.monotonic() >= deadline:
+                return stored or None
+            self.latch.changed.wait(min(self.poll_seconds, 0.2))
+
+    def _target(self, study: optuna.Study) -> int:
+        """The study's n_trials, as stored: every worker and view stops on the same one (a run that changes it
+        records the change, and who made it)."""
+        target = study.user_attrs.get(schema.N_TRIALS)
+        return target if isinstance(target, int) and target > 0 else self.config.n_trials
+
     def _end(self, reason: StopReason, detail: str, ok: bool = True) -> None:
         """Why this worker leaves: the first reason found stays."""
         if self._ended is None:
@@ -179,15 +198,16 @@ class StudyRunner:
         config, waiting = self.config, False
         while True:
             counts = self.follower.poll()  # fresh: the moment between this check and the ask is the only race
+            target = self._target(study)
             if self._ended or self.latch.request:
                 return False
             if config.timeout and time.monotonic() - started >= config.timeout:
                 self._end(StopReason.TIMEOUT, f"timeout after {config.timeout:g} s")
                 return False
-            if counts.counted >= config.n_trials:
-                self._end(StopReason.FINISHED, f"finished {config.n_trials} trials")
+            if counts.counted >= target:
+                self._end(StopReason.FINISHED, f"finished {target} trials")
                 return False
-            if counts.counted + counts.running < config.n_trials:
+            if counts.counted + counts.running < target:
                 return True
             if not waiting:
                 waiting = True
@@ -231,9 +251,10 @@ class StudyRunner:
         request = self.latch.request
         if request is not None:
             raise self._stopped(trial, request.cause, f"stopped by {request.cause.value} before training")
-        if self._trials_ahead(trial) >= config.n_trials:
+        target = self._target(trial.study)
+        if self._trials_ahead(trial) >= target:
             raise self._stopped(trial, Cause.BUDGET, f"not run: other workers' trials already make the study's "
-                                                     f"{config.n_trials}")
+                                                     f"{target}")
         params = suggest(trial, config.trial_space)
         fixed = fixed_params(config.trial_space)
         if fixed:
@@ -306,7 +327,7 @@ class StudyRunner:
         elif request is not None:
             reason, detail, ok = StopReason.STOPPED, request.text(), True
         else:
-            reason, detail, ok = StopReason.FINISHED, f"finished {self.config.n_trials} trials", True
+            reason, detail, ok = StopReason.FINISHED, f"finished {self._target(self.follower.study)} trials", True
         log.info("worker %s left study %s: %s", self.worker.id, self.config.name, detail)
         event = StudyFinished(reason, ok, counts.complete, counts.pruned, counts.failed, detail)
         self.emit(event)

@@ -138,13 +138,18 @@ class StudyWatcher:
         data, env = attrs.get(schema.DATA, {}), attrs.get(schema.ENVIRONMENT, {})
         follower = StudyFollower(study, self.emit, importance_interval=IMPORTANCE_SECONDS)
         earlier_stop = stop_request_id(attrs)  # one that ended an earlier run
+        first = next((t.datetime_start for t in study.get_trials(deepcopy=False) if t.datetime_start), None)
         # n_finished 0: the first poll replays every finished trial as TrialFinished
         self.emit(StudyStarted(study.study_name, mask_url(self.storage_url), data.get("name", "?"),
                                data.get("note", ""), data.get("n_train", 0), data.get("n_test", 0),
                                env.get("device", "?"), attrs.get(schema.N_TRIALS, 0), 0,
                                tuple(attrs.get(schema.PARAM_NAMES, ())), "", follower.goal.metric,
-                               follower.goal.maximize, data.get("num_classes", 0), tuple(data.get("input_shape", ()))))
+                               follower.goal.maximize, data.get("num_classes", 0), tuple(data.get("input_shape", ())),
+                               first.timestamp() if first else None))
         stop: StopRequest | None = None
+        heartbeat = attrs.get(schema.CONFIG, {}).get("heartbeat", 30)
+        idle_grace = max(2 * heartbeat if isinstance(heartbeat, int) else 60, 5 * self.poll_seconds)
+        busy, said_idle = time.monotonic(), False  # when a trial last ran or waited; "no live worker" said
         while True:
             alive = self.alive is None or self.alive()  # read before the poll, so that the poll counts all they did
             self._write_stop_request(study)
@@ -156,6 +161,13 @@ class StudyWatcher:
             if found is not None and found[0] != earlier_stop:
                 stop = found[1]
             idle = counts.running == 0
+            if not idle or counts.waiting:
+                busy, said_idle = time.monotonic(), False
+            elif self.alive is None and not said_idle and time.monotonic() - busy > idle_grace \
+                    and counts.counted < n_trials and not stop:  # every worker is gone (their trials reaped)
+                said_idle = True
+                self.emit(Waiting(f"no live worker: nothing has run for {idle_grace:g} s; {counts.counted} of "
+                                  f"{n_trials} trials finished (start a worker to go on)", state="no live worker"))
             if counts.counted >= n_trials and idle:
                 return self._finish(StopReason.FINISHED, f"finished {n_trials} trials", follower)
             if stop and idle:

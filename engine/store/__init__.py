@@ -2,7 +2,7 @@
 studies it holds, a study followed as events, and who ran each trial."""
 
 from engine.store import schema
-from engine.store.catalog import StudyRow, list_studies
+from engine.store.catalog import StudyRow, default_storages, list_studies
 from engine.store.control import read_stop_request, run_again, stop_request_id, stop_study, write_stop_request
 from engine.store.follower import Counts, StudyFollower, epochs_of, study_objective, trial_finished_event
 from engine.store.identity import (
@@ -23,6 +23,7 @@ from engine.store.opening import (
     open_storage,
     reading_study,
 )
+from engine.store.proxy import serve_proxy
 from engine.store.retrying import StorageUnreachable, fail_trial_now, transient, unreachable_in
 from engine.store.urls import (
     check_storage_files,
@@ -37,9 +38,10 @@ from engine.store.urls import (
 
 __all__ = [
     "Counts", "StorageUnreachable", "StudyFollower", "StudyRow", "WorkerInfo", "check_storage_files", "check_study",
-    "check_url", "close_storage", "creating_study", "dialect", "epochs_of", "fail_dead_local_trials", "fail_trial_now",
-    "has_heartbeat", "list_studies", "load_study", "mask_secrets", "mask_url", "open_existing_storage", "open_storage",
-    "pid_alive", "process_start", "read_stop_request", "reading_study", "reap_expired_leases", "renew_lease",
-    "run_again", "schema", "stop_request_id", "stop_study", "study_objective", "this_worker", "transient",
-    "trial_finished_event", "unreachable_in", "url_from_env", "with_driver", "write_stop_request",
+    "check_url", "close_storage", "creating_study", "default_storages", "dialect", "epochs_of",
+    "fail_dead_local_trials", "fail_trial_now", "has_heartbeat", "list_studies", "load_study", "mask_secrets",
+    "mask_url", "open_existing_storage", "open_storage", "pid_alive", "process_start", "read_stop_request",
+    "reading_study", "reap_expired_leases", "renew_lease", "run_again", "schema", "serve_proxy", "stop_request_id",
+    "stop_study", "study_objective", "this_worker", "transient", "trial_finished_event", "unreachable_in",
+    "url_from_env", "with_driver", "write_stop_request",
 ]

@@ -20,6 +20,7 @@ from engine.store.urls import (
     DRIVERS,
     check_storage_files,
     dialect,
+    grpc_address,
     journal_path,
     mask_secrets,
     mask_url,
@@ -68,6 +69,22 @@ def _open(url: str, heartbeat: int | None) -> optuna.storages.BaseStorage:
             raise StorageError("storage: the redis driver is not installed; install it with "
                                "pip install 'tunedeck[redis]'") from None
         return optuna.storages.JournalStorage(backend)
+    if kind == "grpc":  # a `tunedeck proxy`: Optuna's gRPC client, no heartbeat (its trials carry a lease)
+        host, port = grpc_address(url)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                proxy = optuna.storages.GrpcStorageProxy(host=host, port=port)
+        except ImportError:
+            raise StorageError("storage: grpc:// needs grpcio and protobuf; install them with "
+                               "pip install 'tunedeck[grpc]'") from None
+        try:
+            proxy.wait_server_ready(timeout=CONNECT_TIMEOUT)  # ConnectionError: retried like a server's
+        except ConnectionError:
+            proxy.close()
+            raise ConnectionError(f"no tunedeck proxy answers at {host}:{port} "
+                                  f"(within {CONNECT_TIMEOUT} s)") from None
+        return proxy
     for attempt in range(SCHEMA_ATTEMPTS):
         try:
             return optuna.storages.get_storage(_rdb_storage(url, heartbeat))  # with Optuna's trial cache
@@ -108,6 +125,9 @@ def _schema_race(exc: Exception) -> bool:
 def close_storage(storage: optuna.storages.BaseStorage) -> None:
     """Release an RDB storage's connection pool (a process that opens many studies would keep them all)."""
     storage = getattr(storage, "inner", storage)  # a RetryingStorage
+    if type(storage).__name__ == "GrpcStorageProxy":  # (grpcio may not be installed: no import here)
+        storage.close()  # its channel to the proxy
+        return
     backend = getattr(storage, "_backend", storage)  # Optuna's cache over an RDBStorage
     engine = getattr(backend, "engine", None)
     if engine is not None:
@@ -156,14 +176,19 @@ def reading_study(url: str, name: str) -> Iterator[optuna.Study]:
 @contextlib.contextmanager
 def creating_study(url: str, name: str, direction: str, sampler: optuna.samplers.BaseSampler,
                    pruner: optuna.pruners.BasePruner, heartbeat: int | None = None, retry: float = 0,
-                   report: OutageReport | None = None) -> Iterator[optuna.Study]:
-    """Create the study or load it (so the same command resumes, and every worker joins the same study); errors
-    name the storage, masked. With `retry`, every call rides out outages (open_storage). The storage's connections
-    are released at the end."""
+                   report: OutageReport | None = None) -> Iterator[tuple[optuna.Study, bool]]:
+    """Create the study or load it (so the same command resumes, and every worker joins the same study), and
+    whether this call created it (of workers creating one study at the same moment, exactly one did: the storage
+    decides). Errors name the storage, masked. With `retry`, every call rides out outages (open_storage). The
+    storage's connections are released at the end."""
     storage = open_storage(url, heartbeat=heartbeat, retry=retry, report=report)
     try:
-        study = optuna.create_study(study_name=name, storage=storage, direction=direction, sampler=sampler,
-                                    pruner=pruner, load_if_exists=True)
+        try:
+            storage.create_new_study([optuna.study.StudyDirection[direction.upper()]], name)
+            created = True
+        except optuna.exceptions.DuplicatedStudyError:
+            created = False
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
     except StorageUnreachable:
         close_storage(storage)
         raise
@@ -172,6 +197,6 @@ def creating_study(url: str, name: str, direction: str, sampler: optuna.samplers
         raise StorageError(f"storage: cannot open study {name!r} in {mask_url(url)}: "
                            f"{mask_secrets(first_line(exc), url)}") from None
     try:
-        yield study
+        yield study, created
     finally:
         close_storage(storage)

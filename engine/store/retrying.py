@@ -27,10 +27,14 @@ from engine.store.urls import mask_secrets, mask_url
 log = logging.getLogger("tunedeck")
 CREATE_TOKEN = "tunedeck:create_token"  # a system attribute that finds a trial whose creation's answer was lost
 FIRST_WAIT, MAX_WAIT = 0.25, 2.0  # seconds between attempts: doubling from FIRST_WAIT up to MAX_WAIT
-NOT_TRANSIENT = ("IntegrityError", "ProgrammingError", "DataError", "NotSupportedError")
+NOT_TRANSIENT = ("IntegrityError", "ProgrammingError", "DataError", "NotSupportedError", "gaierror")
+UNKNOWN_HOST = ("name or service not known", "could not translate host name", "name resolution",
+                "nodename nor servname", "unknown mysql server host", "getaddrinfo failed")  # a typo, not an outage
 TRANSIENT_NAMES = ("OperationalError", "InterfaceError", "DisconnectionError", "TimeoutError", "ConnectionError",
-                   "BusyLoadingError", "ReadOnlyError")
+                   "BusyLoadingError", "ReadOnlyError",
+                   "PendingRollbackError", "ResourceClosedError")  # SQLAlchemy's session after a dropped connection
 
+GRPC_TRANSIENT = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED")
 OutageReport = Callable[[float, str, bool], None]  # (seconds down, error, over): called while a storage is down
 
 
@@ -45,11 +49,14 @@ def transient(exc: BaseException) -> bool:
     if isinstance(exc, StorageUnreachable):
         return False
     names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & set(NOT_TRANSIENT):
+    if names & set(NOT_TRANSIENT) or any(sign in str(exc).lower() for sign in UNKNOWN_HOST):
         return False
     if isinstance(exc, optuna.exceptions.StorageInternalError):
         cause = exc.__cause__ or exc.__context__
         return cause is None or transient(cause)
+    if "RpcError" in names:  # a `tunedeck proxy` restarting, or the network to it
+        code = getattr(exc, "code", None)
+        return callable(code) and getattr(code(), "name", "") in GRPC_TRANSIENT
     return isinstance(exc, OSError) or bool(names & set(TRANSIENT_NAMES))  # drivers, SQLAlchemy, Redis
 
 
@@ -83,12 +90,6 @@ class Outage:
         self._since: float | None = None
         self._last_failure = 0.0
         self._lock = threading.Lock()
-
-    @property
-    def down_for(self) -> float | None:
-        """Seconds since the storage stopped answering; None while it answers."""
-        since = self._since
-        return None if since is None else time.monotonic() - since
 
     def failed(self, exc: BaseException, attempt: int) -> None:
         """After a transient error: wait before the next attempt, or raise StorageUnreachable past the limit."""
@@ -127,9 +128,11 @@ class Outage:
                 self.report(down, "", True)
 
 
-def retry_call(outage: Outage, call: Callable[[], Any], landed: Callable[[], Any] | None = None) -> Any:
-    """`call()`, retried on transient errors while `outage` allows. `landed()` runs before each repeat: it returns
-    the call's result if the lost attempt went through after all (None: repeat the call)."""
+def retry_call(outage: Outage, call: Callable[[], Any], landed: Callable[[], Any] | None = None,
+               reset: Callable[[], None] | None = None) -> Any:
+    """`call()`, retried on transient errors while `outage` allows. `reset()` runs after each failure (an RDB
+    session whose connection dropped is discarded); `landed()` before each repeat: it returns the call's result
+    if the lost attempt went through after all (None: repeat the call)."""
     attempt = 0
     while True:
         try:
@@ -142,6 +145,8 @@ def retry_call(outage: Outage, call: Callable[[], Any], landed: Callable[[], Any
         except Exception as exc:
             if not transient(exc) or outage.limit <= 0:
                 raise
+            if reset is not None:
+                reset()
             outage.failed(exc, attempt)
             attempt += 1
             continue
@@ -157,7 +162,15 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
 
     def _call(self, name: str, *args: Any, landed: Callable[[], Any] | None = None) -> Any:
         method = getattr(self.inner, name)
-        return retry_call(self.outage, lambda: method(*args), landed)
+        return retry_call(self.outage, lambda: method(*args), landed, self._reset)
+
+    def _reset(self) -> None:
+        """After a failed call: this thread's RDB session is discarded (one whose connection dropped refuses
+        every later call until rolled back), so the next attempt starts a fresh one."""
+        try:
+            self.inner.remove_session()
+        except Exception:  # closing a session on a dead connection may fail too: it is discarded either way
+            pass
 
     # --- studies ---------------------------------------------------------------------------------
     def create_new_study(self, directions: Sequence[optuna.study.StudyDirection], study_name: str | None = None) -> int:

@@ -14,7 +14,8 @@ from engine.contract import Cause
 
 # --- study attributes ---------------------------------------------------------------------------
 CONFIG = "config"  # the StudyConfig as plain data, recorded when the study is created (storage masked)
-CONFIG_CHANGES = "config_changes"  # [{"at", "by", "changes"}]: compatible changes later runs made to CONFIG
+CONFIG_CHANGES = "config_changes"  # [{"at", "by", "changes"}]: compatible changes later runs made (before 0.2)
+CONFIG_CHANGE_PREFIX = "config_change:"  # + time and worker id: {"at", "by", "changes"}, one attribute per change
 DATA = "data"  # the dataset: name, kind, input_shape, num_classes, n_train/n_val/n_test, note; with the config
 MODEL = "model"  # {"name", "path", "sha256"}: a model file is recorded by its contents' hash
 PARAM_NAMES = "param_names"  # the searched parameters, in suggest order
@@ -39,6 +40,14 @@ LEGACY_CURVE = "curve"  # studies written before curves became intermediate valu
 
 STOP_CAUSES = tuple(cause.value for cause in Cause)  # stopped by a person, a signal, or not needed any more
 NO_HEARTBEAT = "the worker stopped sending heartbeats (killed, crashed or cut off from the storage)"
+
+
+def config_changes(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every recorded change to a study's config, oldest first. Each is an attribute of its own, so that workers
+    recording changes at the same moment never overwrite each other's."""
+    changes = list(attrs.get(CONFIG_CHANGES, []))
+    changes += [value for key, value in attrs.items() if key.startswith(CONFIG_CHANGE_PREFIX)]
+    return sorted(changes, key=lambda change: change.get("at", ""))
 
 
 def trial_error(trial: FrozenTrial) -> str:

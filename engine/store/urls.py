@@ -44,14 +44,16 @@ def url_from_env() -> str:
 
 
 def dialect(url: str) -> str:
-    """`journal`, `redis` (also rediss://: TLS), `sqlite`, `postgresql`, `mysql`, or the unknown scheme as written."""
+    """`journal`, `redis` (also rediss://: TLS), `grpc` (a `tunedeck proxy`), `sqlite`, `postgresql`, `mysql`, or
+    the unknown scheme as written."""
     scheme = url.split("://", 1)[0].lower().split("+", 1)[0]
     return "redis" if scheme == "rediss" else scheme
 
 
 def has_heartbeat(url: str) -> bool:
-    """RDB storages have Optuna's heartbeat; journals (a file, Redis) have none: their trials carry a lease."""
-    return dialect(url) not in ("journal", "redis")
+    """RDB storages have Optuna's heartbeat; journals (a file, Redis) and a gRPC proxy's clients have none: their
+    trials carry a lease."""
+    return dialect(url) not in ("journal", "redis", "grpc")
 
 
 def redis_url(url: str) -> tuple[str, str]:
@@ -64,16 +66,33 @@ def redis_url(url: str) -> tuple[str, str]:
     return urllib.parse.urlunsplit(parts._replace(query=rest)), prefix
 
 
+def grpc_address(url: str) -> tuple[str, int]:
+    """`grpc://host:13000` -> ("host", 13000): a `tunedeck proxy` serving a storage over Optuna's gRPC proxy.
+    ValueError unless the URL has a host and a port in 1..65535, and nothing else."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port  # ValueError when it is not a number or out of range
+    if not parts.hostname or port is None or port == 0 or parts.path.strip("/") or parts.query or parts.username:
+        raise ValueError(url)
+    return parts.hostname, port
+
+
 def check_url(url: str) -> None:
     """Refuse, as a ConfigError naming the storage, a URL tunedeck cannot keep a study in."""
-    allowed = "sqlite:///PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB, redis://HOST:PORT/DB or journal:///PATH"
+    allowed = ("sqlite:///PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB, redis://HOST:PORT/DB, "
+               "grpc://HOST:PORT (tunedeck proxy) or journal:///PATH")
     if "://" not in url:
         raise ConfigError(f"storage: {mask_url(url)!r} is not a storage URL; expected {allowed}")
     kind = dialect(url)
-    if kind not in ("journal", "redis", *DRIVERS):
+    if kind not in ("journal", "redis", "grpc", *DRIVERS):
         raise ConfigError(f"storage: {kind!r} storages are not supported; use {allowed}")
     if kind == "journal" and (not url.startswith(JOURNAL_PREFIX) or len(url) == len(JOURNAL_PREFIX)):
         raise ConfigError(f"storage: a journal storage is written journal:///PATH (a file), got {mask_url(url)!r}")
+    if kind == "grpc":
+        try:
+            grpc_address(url)
+        except ValueError:
+            raise ConfigError(f"storage: a gRPC proxy storage is written grpc://HOST:PORT (where tunedeck proxy "
+                              f"serves), got {mask_url(url)!r}") from None
     if kind == "sqlite" and (url.rstrip("/") == "sqlite:" or ":memory:" in url or "mode=memory" in url):
         raise ConfigError("storage: an in-memory SQLite database vanishes when the process ends; "
                           "give a file, e.g. sqlite:///study.db")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,9 @@ FIELD_HELP = {
     "pruner": "median | hyperband | none (prunes on per-epoch validation accuracy)",
     "objective": "val_accuracy | val_loss (minimized) | test_accuracy (test_accuracy reproduces the seed protocol)",
     "study_name": "Optuna study name (empty = '<model>-<dataset>')",
-    "storage": "Optuna storage URL: sqlite:///PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB or "
-               "journal:///PATH (empty = $TUNEDECK_STORAGE, $OPTUNA_STORAGE, else "
+    "storage": "Optuna storage URL: sqlite:///PATH, postgresql://USER@HOST/DB, mysql://USER@HOST/DB, "
+               "redis://HOST:PORT/DB, grpc://HOST:PORT (tunedeck proxy) or journal:///PATH (empty = "
+               "$TUNEDECK_STORAGE, $OPTUNA_STORAGE, else "
                "sqlite:///<out_dir>/<study_name>/study.db)",
     "out_dir": "where logs, saved models and summaries are written",
     "keep_best": "how many best models to keep as .keras files",
@@ -142,7 +144,7 @@ class StudyConfig:
         """Create run_dir (and its parents); a folder that cannot be made is a ConfigError naming out_dir."""
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.run_dir / f".write-test-{os.getpid()}"
+            probe = self.run_dir / f".write-test-{os.getpid()}-{threading.get_ident()}"  # workers may be threads
             probe.touch()
             probe.unlink()
         except OSError as exc:
