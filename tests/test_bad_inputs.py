@@ -108,6 +108,8 @@ CASES: list[tuple[str, Setup, list[str], str]] = [
     ("patience negative", nothing, ["run", "--patience", "-1"], "patience: must be in 0..100000"),
     ("lr-patience negative", nothing, ["run", "--lr-patience", "-2"], "lr_patience: must be in 0..100000, got -2"),
     ("heartbeat 0", nothing, ["run", "--heartbeat", "0"], "heartbeat: must be in 1..3600"),
+    ("storage_retry negative", nothing, ["run", "--storage-retry", "-1"], "storage_retry: must be in 0..604800"),
+    ("storage_retry text", nothing, ["run", "--storage-retry", "soon"], "argument --storage-retry: invalid float value"),
     ("workers negative", nothing, ["run", "--workers", "-1"], "workers: must be in 0..256"),
     ("workers 1000", nothing, ["run", "--workers", "1000"], "workers: must be in 0..256"),
     ("gpus letters", nothing, ["run", "--gpus", "a,b"], "gpus: expected GPU indexes like 0,1,2"),
@@ -118,7 +120,7 @@ CASES: list[tuple[str, Setup, list[str], str]] = [
     ("study name long", nothing, ["run", "--study-name", "x" * 200], "study_name: at most 100 characters, got 200"),
     # storages
     ("storage no scheme", nothing, ["run", "--storage", "nowhere"], "storage: 'nowhere' is not a storage URL"),
-    ("storage redis", nothing, ["run", "--storage", "redis://x"], "storage: 'redis' storages are not supported"),
+    ("storage scheme", nothing, ["run", "--storage", "mongodb://x"], "storage: 'mongodb' storages are not supported"),
     ("storage memory", nothing, ["run", "--storage", "sqlite://"], "storage: an in-memory SQLite database vanishes"),
     ("storage :memory:", nothing, ["run", "--storage", "sqlite:///:memory:"], "an in-memory SQLite database"),
     ("storage journal", nothing, ["run", "--storage", "journal://a.log"], "a journal storage is written journal:///"),
@@ -134,7 +136,7 @@ CASES: list[tuple[str, Setup, list[str], str]] = [
      "study-name: no study 'x' in sqlite:///study.db; studies there: shared"),
     ("stop missing study", existing_study, ["stop", "--storage", "sqlite:///study.db", "--study-name", "x"],
      "study-name: no study 'x'"),
-    ("watch without storage", nothing, ["watch"], "storage: give --storage URL (or set TUNEDECK_STORAGE)"),
+    ("watch without storage", nothing, ["watch"], "storage: no runs/*/study.db under this folder; give --storage URL"),
     ("minimize study", minimize_study, ["run", "--storage", "sqlite:///min.db", "--study-name", "min", *TINY],
      "study-name: study 'min' in sqlite:///min.db minimizes its objective"),
     # resuming as another study

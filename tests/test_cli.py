@@ -24,7 +24,7 @@ def run_cli(*args):
     (["watch", "--storage", "journal:///missing.log", "--study-name", "x"], "storage: no journal file 'missing.log'"),
     (["stop", "--storage", "sqlite:///missing.db", "--study-name", "x"], "storage: no sqlite file 'missing.db'"),
     (["export", "--study-name", "x"], "storage: give --storage URL (or set TUNEDECK_STORAGE)"),
-    (["run", "--storage", "redis://localhost"], "storage: 'redis' storages are not supported"),
+    (["run", "--storage", "mongodb://localhost"], "storage: 'mongodb' storages are not supported"),
     (["run", "--storage", "sqlite:///:memory:"], "storage: an in-memory SQLite database vanishes"),
     (["run", "--gpus", "0,x"], "gpus: expected GPU indexes like 0,1,2, got '0,x'"),
     (["run", "--workers", "-1"], "workers: must be in 0..256"),

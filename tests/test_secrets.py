@@ -38,12 +38,15 @@ def run_cli(*args, cwd):
 
 
 def test_an_unreachable_server_is_one_masked_line(tmp_path):
+    """A server that does not answer is retried for --storage-retry seconds (it may be restarting), then one line,
+    password masked, exit 1."""
     url = f"postgresql://tuner:{SECRET}@127.0.0.1:1/studies"
-    result = run_cli("run", "--storage", url, "--dataset", "mnist-5k", "--subset", "300", "--fix", "epochs=1",
-                     cwd=tmp_path)
-    assert result.returncode == 2
+    result = run_cli("run", "--storage", url, "--storage-retry", "1", "--dataset", "mnist-5k", "--subset", "300",
+                     "--fix", "epochs=1", cwd=tmp_path)
+    assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("tunedeck: error: storage: cannot open postgresql://tuner:***@127.0.0.1:1/studies: ")
+    assert line.startswith("tunedeck: storage: postgresql://tuner:***@127.0.0.1:1/studies unreachable for 1 s: ")
+    assert line.endswith("Connection refused; the finished trials are kept: the same command resumes")
     assert SECRET not in result.stdout + result.stderr
 
 

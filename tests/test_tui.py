@@ -54,6 +54,7 @@ INVALID = [
     ("#gpus", "0,a", "err-gpus", "gpus: expected GPU indexes like 0,1,2, got '0,a'"),
     ("#workers", "-2", "err-workers", "workers: must be in 0..256"),
     ("#heartbeat", "0", "err-heartbeat", "heartbeat: must be in 1..3600"),
+    ("#storage_retry", "-5", "err-storage_retry", "storage_retry: must be in 0..604800"),
     ("#lr_patience", "-3", "err-lr_patience", "lr_patience: must be in 0..100000, got -3"),
     ("#storage", "study.db", "err-storage", "storage: 'study.db' is not a storage URL"),
     ("#epochs-high", "3", "row-epochs", "space.epochs: low must be <= high (got 5 > 3)"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import optuna
 import pytest
 from fakes import FakeTrainer, fake_config, join, start_workers, wait_until
@@ -10,7 +12,7 @@ from test_tui import SIZE, wait_for
 from tui_fakes import factory
 
 from engine import StudyConfig, StudyRunner
-from engine.store import schema
+from engine.store import default_storages, schema
 from tui.app import TunedeckApp
 from tui.screens.modals import ChoiceScreen, ConfirmScreen
 from tui.screens.picker import StudyPickerScreen
@@ -68,23 +70,64 @@ async def test_stop_now_from_a_watching_view_stops_the_workers(tmp_path):
     assert trial.user_attrs[schema.STOPPED_BY] == "user"
 
 
-async def test_the_picker_lists_the_storage_s_studies(tmp_path):
-    url = f"sqlite:///{tmp_path / 'study.db'}"
+async def test_the_picker_lists_the_studies_run_left_under_the_folder_and_escape_comes_back(tmp_path):
+    """`tunedeck watch` without --storage: every runs/<study>/study.db is found, their studies listed together
+    (read from Optuna's study summaries); enter opens one, escape comes back, and a new study shows up by itself."""
     for name, n_trials in (("first", 1), ("second", 2)):
-        config = fake_config(tmp_path, url, n_trials=n_trials)
+        config = fake_config(tmp_path, "", n_trials=n_trials)
         config.study_name = name
         StudyRunner(config, trainer=FakeTrainer()).run()
-    app = TunedeckApp(watch=(url, None))
+    urls = default_storages(tmp_path)
+    assert urls == [f"sqlite:///{tmp_path}/runs/first/study.db", f"sqlite:///{tmp_path}/runs/second/study.db"]
+    app = TunedeckApp(watch=(urls, None))
     async with app.run_test(size=SIZE) as pilot:
-        assert isinstance(app.screen, StudyPickerScreen)
-        table = app.screen.query_one("#studies")
+        picker = app.screen
+        assert isinstance(picker, StudyPickerScreen)
+        table = picker.query_one("#studies")
         await wait_for(pilot, lambda: table.row_count == 2)
-        assert {table.get_cell(name, "study"): table.get_cell(name, "complete")
-                for name in ("first", "second")} == {"first": 1, "second": 2}
-        table.move_cursor(row=[str(key.value) for key in table.rows].index("second"))
+        rows = {table.get_cell(key, "study"): (table.get_cell(key, "trials"), table.get_cell(key, "target"))
+                for key in (str(k.value) for k in table.rows)}
+        assert rows == {"first": (1, 1), "second": (2, 2)}
+        keys = [str(key.value) for key in table.rows]
+        table.move_cursor(row=next(i for i, key in enumerate(keys) if key.endswith("second")))
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "finished")
         assert app.screen.query_one(TrialTable).row_count == 2
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is picker)
+        config = fake_config(tmp_path, "", n_trials=1)
+        config.study_name = "third"
+        StudyRunner(config, trainer=FakeTrainer()).run()
+        picker.storage_urls = default_storages(tmp_path)
+        await wait_for(pilot, lambda: table.row_count == 3, 20)  # refreshed by itself
+
+
+def test_a_watched_study_whose_workers_are_all_gone_says_so(tmp_path):
+    """A study stopped half way with no worker left: the view says "no live worker" instead of "running", and its
+    elapsed time counts from the study's first trial."""
+    import time as clock
+
+    from conftest import Recorder
+
+    from engine import StudyStarted, StudyWatcher, Waiting
+
+    config = fake_config(tmp_path, f"sqlite:///{tmp_path / 'study.db'}", n_trials=2)
+    StudyRunner(config, trainer=FakeTrainer(), emit=(seen := Recorder())).run()
+    study = optuna.load_study(study_name=config.name, storage=config.storage_url)
+    study.set_user_attr(schema.N_TRIALS, 4)  # raised by a worker that then died before it started a trial
+    view = Recorder()
+    watcher = StudyWatcher(config.storage_url, config.name, view, poll_seconds=0.1)
+    thread = threading.Thread(target=watcher.run)
+    thread.start()
+    try:
+        wait_until(lambda: view.of(Waiting), 30)
+    finally:
+        watcher.close()
+        thread.join(30)
+    (idle,) = view.of(Waiting)
+    assert idle.state == "no live worker" and "2 of 4 trials finished" in idle.message
+    first = view.of(StudyStarted)[0].started_at
+    assert first is not None and first <= clock.time() and seen.of(StudyStarted)[0].started_at is None
 
 
 @pytest.mark.parametrize("key, expected", [("l", "closed"), ("s", "now")])

@@ -40,14 +40,14 @@ class TunedeckApp(App):
     ]
 
     def __init__(self, config: StudyConfig | None = None, runner_factory: SourceFactory = StudyRunner,
-                 watch: tuple[str, str | None] | None = None, config_path: str | None = None,
+                 watch: tuple[str | list[str], str | None] | None = None, config_path: str | None = None,
                  bell: bool = False) -> None:
         super().__init__()
         self.ring_bell = bell  # --bell: a bell and a notification on a new best and on a failed trial
         self.config = config or StudyConfig()
         self.config_path = config_path or "tunedeck.toml"  # shown in the form's Config file field
         self.runner_factory = runner_factory  # a study run in this process (tests pass a fake)
-        self.watch = watch  # (storage URL, study name or None): only watch a study run elsewhere
+        self.watch = watch  # (storage URL or URLs, study name or None): only watch studies run elsewhere
         self.signal_status: int | None = None  # 128 + the signal that ended the app
 
     def on_mount(self) -> None:
@@ -61,7 +61,8 @@ class TunedeckApp(App):
         elif self.watch[1]:
             self.watch_study(*self.watch)
         else:
-            self.push_screen(StudyPickerScreen(self.watch[0]))
+            urls = self.watch[0]
+            self.push_screen(StudyPickerScreen(urls if isinstance(urls, list) else [urls]))
 
     def stop_on_signal(self, signum: int) -> None:
         """SIGTERM or SIGHUP (the SSH connection dropped): training here stops at the next batch and the study
@@ -111,15 +112,19 @@ class TunedeckApp(App):
         else:
             self.switch_screen(RunScreen(config, self.runner_factory))
 
-    def watch_study(self, storage_url: str, study_name: str) -> None:
-        """The dashboard of a study that other processes run: read-only, except stop."""
+    def watch_study(self, storage_url: str, study_name: str, from_picker: bool = False) -> None:
+        """The dashboard of a study that other processes run: read-only, except stop. Opened from the picker, it
+        goes over it (`escape` comes back)."""
         config = StudyConfig(study_name=study_name, storage=storage_url)
 
         def watcher(config: StudyConfig, emit: Callable) -> StudyWatcher:
             return StudyWatcher(storage_url, study_name, emit)
 
         screen = RunScreen(config, watcher)
-        self.switch_screen(screen) if len(self.screen_stack) > 1 else self.push_screen(screen)
+        if from_picker or len(self.screen_stack) <= 1:
+            self.push_screen(screen)
+        else:
+            self.switch_screen(screen)
 
     def screen_bindings(self, screen: Screen) -> list[tuple[str, Binding, DOMNode]]:
         """(key, binding, node) of every described binding active on a screen."""
@@ -156,7 +161,7 @@ def terminal_apart_from_fd2(log_path: Path) -> Iterator[None]:
         terminal.close()
 
 
-def run_app(config: StudyConfig | None = None, watch: tuple[str, str | None] | None = None,
+def run_app(config: StudyConfig | None = None, watch: tuple[str | list[str], str | None] | None = None,
             config_path: str | None = None, bell: bool = False) -> int:
     """Open the app with a prefilled setup form (from `config_path`, if it was opened with one), or on a study
     to watch."""

@@ -1,5 +1,5 @@
-"""The `tunedeck` command: no subcommand opens the app; `run`, `export`, `stop` and `init-config` are headless;
-`watch` opens the app on a study that runs elsewhere."""
+"""The `tunedeck` command: no subcommand opens the app; `run`, `export`, `stop`, `retrain`, `proxy` and
+`init-config` are headless; `watch` opens the app on a study that runs elsewhere."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 from engine.study import PRUNERS
 
-COMMANDS = ("run", "watch", "stop", "export", "retrain", "init-config")
+COMMANDS = ("run", "watch", "stop", "export", "retrain", "proxy", "init-config")
 # flag dest -> StudyConfig field
 FLAG_FIELDS = {"model": "model", "dataset": "dataset", "trials": "n_trials", "timeout": "timeout",
                "sampler": "sampler", "pruner": "pruner", "seed": "seed", "objective": "objective",
@@ -92,6 +92,13 @@ def build_parser() -> Parser:
     study_address(retrain)
     retrain.add_argument("--trial", type=int, metavar="N", help="the trial to retrain (default: the best)")
     retrain.add_argument("--out", metavar="DIR", help="where final.keras and final.md go (default: the run folder)")
+    proxy = sub.add_parser("proxy", help="serve a storage to many workers over gRPC: they give --storage "
+                           "grpc://HOST:PORT and the database sees one process's connections")
+    proxy.add_argument("--storage", metavar="URL", help="the SQLite, PostgreSQL or MySQL storage to serve "
+                       "(default: $TUNEDECK_STORAGE or $OPTUNA_STORAGE)")
+    proxy.add_argument("--port", type=int, required=True, metavar="N", help="the port workers connect to")
+    proxy.add_argument("--host", default="127.0.0.1", metavar="H", help="the address to listen on (default "
+                       "127.0.0.1; 0.0.0.0 for workers on other hosts: the channel has no authentication)")
     init = sub.add_parser("init-config", help="write a commented default config")
     init.add_argument("path", nargs="?", default="tunedeck.toml", metavar="PATH")
     init.add_argument("--model", default="mlp", metavar="mlp|cnn|FILE.py", help="whose default space to write")
@@ -203,12 +210,32 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from engine.store import check_study
+    from engine import ConfigError
+    from engine.store import check_study, default_storages, dialect, url_from_env
     from tui.app import run_app
 
+    if not (args.storage or url_from_env()):  # the studies `tunedeck run` left here by default
+        found = default_storages(Path("."))  # relative: short in the picker
+        if not found:
+            raise ConfigError("storage: no runs/*/study.db under this folder; give --storage URL (or set "
+                              "TUNEDECK_STORAGE), e.g. --storage sqlite:///runs/mlp-mnist-5k/study.db")
+        if args.study_name:
+            found = [url for url in found if study_in(url, args.study_name)][:1] or found[:1]
+            return run_app(watch=(found[0], args.study_name))
+        return run_app(watch=(found, None))
     url = storage_of(args)
-    check_study(url, None)  # a missing file: one line here; a study not there yet is waited for in the app
-    return run_app(watch=(url, args.study_name))
+    if dialect(url) in ("sqlite", "journal"):
+        check_study(url, None)  # a missing file: one line here; a server not up yet, or a study not there yet,
+    return run_app(watch=(url, args.study_name))  # is waited for in the app
+
+
+def study_in(url: str, name: str) -> bool:
+    from engine.store import list_studies
+
+    try:
+        return any(row.name == name for row in list_studies(url))
+    except Exception:  # noqa: BLE001 - an unreadable file is not where the study is
+        return False
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
@@ -238,6 +265,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_proxy(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C or SIGTERM; either ends it with status 0."""
+    from engine.store import mask_url, serve_proxy
+
+    url = storage_of(args)
+    serve_proxy(url, args.port, args.host, announce=lambda address: print(
+        f"tunedeck proxy: serving {mask_url(url)} at {address}; workers give --storage {address} "
+        f"(Ctrl-C stops)", flush=True))
+    print("tunedeck proxy: stopped", flush=True)
+    return 0
+
+
 def cmd_init_config(args: argparse.Namespace) -> int:
     from engine import ConfigError, save_config
     from engine.study import config_from_dict
@@ -252,7 +291,7 @@ def cmd_init_config(args: argparse.Namespace) -> int:
 
 
 COMMAND_FUNCS = {"run": cmd_run, "app": cmd_app, "watch": cmd_watch, "stop": cmd_stop, "export": cmd_export,
-                 "retrain": cmd_retrain, "init-config": cmd_init_config}
+                 "retrain": cmd_retrain, "proxy": cmd_proxy, "init-config": cmd_init_config}
 
 if __name__ == "__main__":
     sys.exit(main())

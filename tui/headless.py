@@ -184,7 +184,7 @@ def run_headless(config: StudyConfig, export: str | None, plots: bool = True, be
     summary; exit 0 when done, 1 on a study error, 3 when a worker crashed, 128 + N when signal N (SIGTERM,
     SIGHUP) stopped it."""
     console = Console(file=QuietWhenClosed(sys.stdout))
-    errors = Console(stderr=True)
+    errors = Console(stderr=True, soft_wrap=True)  # one line per error, whatever the width
     display = RunDisplay(console if bell else None)
     if config.n_workers > 1 or config.gpu_list:
         source = WorkerPool(config, display.handle, n_workers=config.n_workers, gpus=config.gpu_list)
@@ -219,6 +219,10 @@ def run_headless(config: StudyConfig, export: str | None, plots: bool = True, be
             finished = source.run()
     except UserError:
         raise  # the CLI prints them as one line, exit 2
+    except SystemExit as stop:  # a signal before the study began (workers started here were stopped)
+        if isinstance(stop.code, int) and stop.code > 128:
+            errors.print(f"tunedeck: stopped by {signal.Signals(stop.code - 128).name} before the study began")
+        raise
     except Exception as exc:
         errors.print(escape(f"tunedeck: study error: {type(exc).__name__}: {exc} (log: {config.run_dir})"))
         return 1

@@ -1,4 +1,5 @@
-"""The study picker of `tunedeck watch` without a study name: the storage's studies; `enter` opens one."""
+"""The study picker of `tunedeck watch` without a study name: the studies of one storage, or of every storage
+`tunedeck run` left under the current folder; `enter` opens one, `escape` there comes back. It refreshes itself."""
 
 from __future__ import annotations
 
@@ -11,30 +12,37 @@ from textual.widgets import DataTable, Footer, Header, Static
 from engine.report import number_text
 from engine.store import mask_url
 
+REFRESH_SECONDS = 5.0
+KEY_SEPARATOR = "\n"  # between a row key's storage URL and study name
+
 
 class StudyPickerScreen(Screen):
-    """Name, trials by state, best value and last activity of each study; `enter` watches it."""
+    """Name, trials, target, best value and start of each study; `enter` watches it."""
 
     BINDINGS = [Binding("q", "app.quit", "Quit", id="picker.quit"),
                 Binding("f5", "reload", "Reload", id="picker.reload")]
 
-    def __init__(self, storage_url: str) -> None:
+    def __init__(self, storage_urls: list[str]) -> None:
         super().__init__()
-        self.storage_url = storage_url
+        self.storage_urls = storage_urls
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"Studies in {mask_url(self.storage_url)}: enter watches one", id="status")
+        where = mask_url(self.storage_urls[0]) if len(self.storage_urls) == 1 else \
+            f"{len(self.storage_urls)} storages under this folder"
+        yield Static(f"Studies in {where}: enter watches one", id="status")
         yield DataTable(cursor_type="row", zebra_stripes=True, id="studies")
         yield Footer()
 
     def on_mount(self) -> None:
         self.title = "tunedeck · watch"
         table = self.query_one(DataTable)
-        for label in ("study", "complete", "pruned", "failed", "running", "target", "best", "last activity"):
+        labels = ["study", *(["storage"] if len(self.storage_urls) > 1 else []), "trials", "target", "best", "started"]
+        for label in labels:
             table.add_column(label, key=label)
         table.focus()
         self.action_reload()
+        self.set_interval(REFRESH_SECONDS, self.action_reload)
 
     def action_reload(self) -> None:
         self.load_studies()
@@ -44,28 +52,37 @@ class StudyPickerScreen(Screen):
         """Read the studies off the UI thread."""
         from engine.store import list_studies
 
-        try:
-            rows = list_studies(self.storage_url)
-        except Exception as exc:  # noqa: BLE001 - shown on the screen
-            self.app.call_from_thread(self.show_error, str(exc))
-            return
-        self.app.call_from_thread(self.show_rows, rows)
+        rows, errors = [], []
+        for url in self.storage_urls:
+            try:
+                rows += list_studies(url)
+            except Exception as exc:  # noqa: BLE001 - shown on the screen
+                errors.append(str(exc))
+        self.app.call_from_thread(self.show_rows, rows, errors)
 
-    def show_error(self, message: str) -> None:
-        self.query_one("#status", Static).update(f"[red]{message}[/red]")
-        self.notify(message, severity="error", timeout=10)
-
-    def show_rows(self, rows) -> None:
+    def show_rows(self, rows, errors: list[str]) -> None:
         table = self.query_one(DataTable)
+        selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value if table.row_count else None
         table.clear()
+        several = len(self.storage_urls) > 1
         for row in rows:
-            counts = row.counts
-            when = row.last_activity.strftime("%Y-%m-%d %H:%M") if row.last_activity else "-"
-            table.add_row(row.name, counts.get("COMPLETE", 0), counts.get("PRUNED", 0), counts.get("FAIL", 0),
-                          counts.get("RUNNING", 0), row.n_trials or "-", number_text(row.best), when, key=row.name)
-        if not rows:
-            self.query_one("#status", Static).update(f"No study in {mask_url(self.storage_url)} yet")
+            when = row.started.strftime("%Y-%m-%d %H:%M") if row.started else "-"
+            best = number_text(row.best) + (" (min)" if row.direction == "minimize" else "")
+            storage = [mask_url(row.storage)] if several else []
+            table.add_row(row.name, *storage, row.n_trials, row.target or "-", best, when,
+                          key=f"{row.storage}{KEY_SEPARATOR}{row.name}")
+        keys = [str(key.value) for key in table.rows]
+        if selected in keys:
+            table.move_cursor(row=keys.index(selected))
+        status = self.query_one("#status", Static)
+        if errors:
+            status.update(f"[red]{errors[0]}[/red] (retrying every {REFRESH_SECONDS:g} s)")
+        elif not rows:
+            status.update(f"No study yet (refreshing every {REFRESH_SECONDS:g} s)")
+        else:
+            status.update(f"{len(rows)} studies: enter watches one (refreshing every {REFRESH_SECONDS:g} s)")
 
     @on(DataTable.RowSelected)
     def open_study(self, event: DataTable.RowSelected) -> None:
-        self.app.watch_study(self.storage_url, str(event.row_key.value))
+        url, name = str(event.row_key.value).split(KEY_SEPARATOR, 1)
+        self.app.watch_study(url, name, from_picker=True)

@@ -65,6 +65,7 @@ class RunScreen(StudyActions, TrialActions, ZoomableLayout, Screen):
         Binding("r", "back_to_setup", "Setup", id="run.setup"),
         Binding("t", "retrain", "Retrain trial", id="run.retrain"),
         Binding("q", "quit_study", "Quit", id="run.quit"),
+        Binding("escape", "back_to_studies", "Studies", id="run.studies"),
         *LAYOUT_BINDINGS,
     ]
     state: reactive[str] = reactive("starting")
@@ -138,6 +139,8 @@ class RunScreen(StudyActions, TrialActions, ZoomableLayout, Screen):
             case StudyStarted():
                 self.started = event
                 self.state = "running"
+                if event.started_at is not None:  # a watched study: elapsed since its first trial
+                    self.start_time = self.clock() - max(0.0, time.time() - event.started_at)
                 table.set_params(event.param_names)
                 table.goal = self.query_one(HistoryPlot).goal = event.goal
                 curves = self.query_one(CurvePlot)
@@ -148,6 +151,8 @@ class RunScreen(StudyActions, TrialActions, ZoomableLayout, Screen):
                     self.write_log(event.dataset_note, logging.WARNING)
             case TrialStarted():
                 self.running_trials.add(event.number)
+                if self.state in ("waiting", "no live worker"):
+                    self.state = "running"
                 table.push(event)
                 self.query_one(CurvePlot).running(event.number, ())
             case EpochEnded():
@@ -180,7 +185,7 @@ class RunScreen(StudyActions, TrialActions, ZoomableLayout, Screen):
                 self.outage = (event, self.clock())
                 self.update_status()
             case Waiting():
-                self.state = "waiting"
+                self.state = event.state
                 self.write_log(event.message)
             case RetrainEpoch():
                 self.query_one(CurvePlot).running(event.trial, event.curve, label=f"retrain {event.trial} (train acc)")

@@ -43,6 +43,20 @@ class ZoomableLayout:
     def action_cycle_chart(self, step: int) -> None:
         self.show_chart(self.shown_chart + step)
 
+    @property
+    def from_picker(self) -> bool:
+        from tui.screens.picker import StudyPickerScreen
+
+        stack = self.app.screen_stack
+        return len(stack) > 1 and isinstance(stack[-2], StudyPickerScreen) and stack[-1] is self
+
+    def action_back_to_studies(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+        elif self.from_picker:
+            self.source.close()  # the workers go on
+            self.app.pop_screen()
+
     def action_zoom(self, panel: str) -> None:
         widget = self.query_one(PANELS[panel])
         if self.maximized is widget:
@@ -54,5 +68,7 @@ class ZoomableLayout:
         """Cycling charts only matters when one chart is shown; a watching view has no setup to go back to."""
         if action == "cycle_chart":
             return self.has_class("-compact") and self.maximized is None
+        if action == "back_to_studies":  # escape: out of a zoomed panel, else back to the picker it came from
+            return self.maximized is not None or self.from_picker
         started_here = self.source.trains_here or self.source.owns_workers  # a view only has no setup to go back to
         return not (action == "back_to_setup" and not started_here)
