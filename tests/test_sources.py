@@ -186,7 +186,7 @@ def test_a_retrainer_stopped_by_a_signal_writes_nothing(finished_study, tmp_path
     assert not (tmp_path / "final" / "final.keras").exists() and not (tmp_path / "final" / "final.md").exists()
 
 
-@pytest.mark.parametrize("repeat", range(5))
+@pytest.mark.parametrize("repeat", range(3))
 def test_three_workers_that_finished_the_study_end_it_ok(postgres_url, tmp_path, repeat):
     """The pool's view decides after a final poll: workers that all exited having finished n_trials end the study
     ok (before, the view could see them gone before it counted their last trials, and said they had failed)."""

@@ -62,7 +62,7 @@ from engine.study import StudyConfig, check_compatible, validate
 log = logging.getLogger("tunedeck")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_FAILURES_IN_A_ROW = 3
-CREATOR_WAIT_SECONDS = 30.0  # how long a worker that did not create a new study waits for its creator's record
+CREATOR_WAIT_SECONDS = 10.0  # how long a worker that did not create a new study waits for its creator's record
 
 
 class StudyRunner:
@@ -121,6 +121,7 @@ class StudyRunner:
 
     def _run(self, study: optuna.Study, created: bool, info: DataInfo, log_path: str) -> StudyFinished:
         config = self.config
+        check_compatible(study, config, None)  # its direction first: a study that maximizes is refused at once
         stored = None if created else self._creators_record(study)
         changes = check_compatible(study, config, stored, info.model)  # the first writer's config is the study's
         record_study(study, config, info, self.worker, changes, describe=stored is None)
