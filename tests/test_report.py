@@ -43,3 +43,26 @@ def test_report_sections_and_valid_tables(finished_study):
 
 def test_table_escapes_pipes():
     assert table(["a"], [["x|y"]]).splitlines()[2] == "| x\\|y |"
+
+
+def test_the_curves_figure_names_each_curve_by_its_own_trial_and_the_axes_by_what_they_are(finished_study):
+    """curves.png: a curve labelled "trial 2" is trial 2's, drawn over epochs 1..n of the metric a trial reports
+    (before: Optuna's plot of a renumbered copy said "Trial0" for the best trial, "Step", "Intermediate Value")."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from engine.report.figures import plot_curves
+
+    config, _, _ = finished_study
+    with reading_study(config.storage_url, config.name) as study:
+        axes = plot_curves(study)
+        trials = {t.number: t for t in study.trials if t.state.name == "COMPLETE"}
+    best_first = sorted(trials.values(), key=lambda t: -t.value)
+    labels = axes.get_legend_handles_labels()[1]
+    assert labels == [f"trial {t.number} (val accuracy {t.value:.4f})" for t in best_first]
+    for line, trial in zip(axes.lines, best_first, strict=True):
+        steps = sorted(trial.intermediate_values)
+        assert list(line.get_xdata()) == [step + 1 for step in steps]
+        assert list(line.get_ydata()) == [trial.intermediate_values[step] for step in steps]
+    assert (axes.get_xlabel(), axes.get_ylabel()) == ("epoch", "val accuracy")
+    matplotlib.pyplot.close(axes.figure)

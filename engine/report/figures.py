@@ -36,18 +36,35 @@ def _complete(study: optuna.Study) -> list:
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
 
-def _top_trials_study(study: optuna.Study) -> optuna.Study:
-    """An in-memory copy of the study's best complete trials: their learning curves alone stay readable."""
+def _top_trials(study: optuna.Study) -> list:
+    """The study's best complete trials that reported curves, best first: their curves alone stay readable."""
     goal = study_objective(study)
-    top = sorted(_complete(study), key=lambda t: goal.sort_key(t.value))[:TOP_CURVES]
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "a new study created in memory" on the console
-    try:
-        copy = optuna.create_study(direction=study.direction)
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    copy.add_trials(top)
-    return copy
+    curved = [t for t in _complete(study) if t.intermediate_values]
+    return sorted(curved, key=lambda t: goal.sort_key(t.value))[:TOP_CURVES]
+
+
+def plot_curves(study: optuna.Study):
+    """The per-epoch curves of the best trials, each labelled with its own trial number and value, on axes named
+    as tunedeck names them (epoch, and the metric a trial reports: val accuracy or val loss)."""
+    import matplotlib.pyplot as plt
+
+    goal = study_objective(study)
+    tunedeck_study = schema.CONFIG in study.user_attrs
+    metric = goal.monitored.label if tunedeck_study else "intermediate value"
+    figure, axes = plt.subplots()
+    for trial in _top_trials(study):
+        steps = sorted(trial.intermediate_values)
+        epochs = [step + 1 for step in steps] if tunedeck_study else steps  # tunedeck reports epoch 0 as step 0
+        axes.plot(epochs, [trial.intermediate_values[step] for step in steps], marker=".",
+                  label=f"trial {trial.number} ({goal.label} {trial.value:.4f})")
+    axes.set_xlabel("epoch" if tunedeck_study else "step")
+    axes.set_ylabel(metric)
+    axes.set_title(f"{metric.capitalize()} per {'epoch' if tunedeck_study else 'step'}: the best "
+                   f"{len(axes.lines)} trials by {goal.label}")
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.legend(fontsize="small", loc="best")
+    axes.grid(alpha=0.3)
+    return axes
 
 
 def _important(study: optuna.Study) -> list[str]:
@@ -68,7 +85,7 @@ def figures(study: optuna.Study) -> list[tuple[str, str, Callable[[], object], s
         ("importances.png", "Parameter importances", lambda: vis.plot_param_importances(study),
          "" if n_complete >= MIN_TRIALS_FOR_IMPORTANCE else few),
         ("curves.png", f"Learning curves of the best {TOP_CURVES} trials",
-         lambda: vis.plot_intermediate_values(_top_trials_study(study)),
+         lambda: plot_curves(study),
          "" if has_curves else "no trial reported a per-epoch value"),
         ("parallel.png", "Parallel coordinates", lambda: vis.plot_parallel_coordinate(study),
          "" if n_complete >= 2 else "needs at least 2 complete trials"),
