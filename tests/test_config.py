@@ -116,3 +116,28 @@ def test_a_user_error_carries_the_field_it_names():
         config_from_dict({"n_trials": 0})
     assert caught.value.field == "n_trials"
     assert ConfigError("no colon here", field="model").field == "model" and ConfigError("plain").field == ""
+
+
+def test_a_bare_list_in_the_space_is_its_choices(tmp_path):
+    """The README's own example, `first_layer_unit = [64, 128]` in TOML (and in a model file's SPACE): categorical
+    choices, not a refused value."""
+    path = tmp_path / "study.toml"
+    path.write_text('model = "mlp"\n[space]\nfirst_layer_unit = [64, 128]\nbatch_size = [32, 64]\nepochs = 2\n'
+                    'layer_num = {low = 2, high = 3}\n')
+    config = load_config(path)
+    space = {param.name: param for param in config.space}
+    assert (space["first_layer_unit"].kind, space["first_layer_unit"].choices) == ("categorical", [64, 128])
+    assert (space["epochs"].kind, space["epochs"].value) == ("fixed", 2)
+    save_config(config, tmp_path / "again.toml")
+    assert {p.name: p.to_dict() for p in load_config(tmp_path / "again.toml").space} == \
+        {p.name: p.to_dict() for p in config.space}
+
+
+def test_a_model_file_space_with_bare_string_choices(tmp_path):
+    from engine.models import spec_for
+
+    model = tmp_path / "act.py"
+    model.write_text('SPACE = {"epochs": 1, "batch_size": 32, "activation": ["relu", "tanh"]}\n'
+                     "def build_model(params, input_shape, num_classes):\n    raise NotImplementedError\n")
+    activation = next(p for p in spec_for(str(model)).default_space() if p.name == "activation")
+    assert (activation.kind, activation.choices) == ("categorical", ["relu", "tanh"])

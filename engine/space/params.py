@@ -27,9 +27,12 @@ class Param:
 
     @classmethod
     def from_table(cls, name: str, table: Any) -> Param:
-        """One parameter from its TOML table (or a bare value, which fixes it)."""
+        """One parameter from its TOML table, or a bare value, which fixes it (`epochs = 3`), or a bare list,
+        whose items are the choices (`activation = ["relu", "tanh"]`)."""
         where = f"space.{name}"
-        if not isinstance(table, dict):  # `epochs = 3` is shorthand for a fixed value
+        if isinstance(table, (list, tuple)):
+            return cls(name, "categorical", choices=list(table))
+        if not isinstance(table, dict):
             return cls(name, "fixed", value=table)
         table = dict(table)
         kind = table.pop("kind", None)

@@ -58,7 +58,8 @@ def dump_config(config: StudyConfig, comments: bool = False) -> str:
     for key, help_text in FIELD_HELP.items():
         lines += [f"# {help_text}", tomli_w.dumps({key: data[key]}).rstrip()]
     lines += ["", "# Search space: one table per parameter. kind = int | float (low, high, step, log),",
-              "# categorical (choices) or fixed (value). `name = value` also fixes a parameter."]
+              "# categorical (choices) or fixed (value). `name = value` also fixes a parameter; `name = [a, b]` is a "
+              "categorical of a and b."]
     lines.append(tomli_w.dumps({"space": data["space"]}).rstrip())
     return "\n".join(lines) + "\n"
 
