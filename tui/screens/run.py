@@ -28,6 +28,7 @@ from engine import (
     RetrainEpoch,
     RetrainFinished,
     Source,
+    StopReason,
     StorageOutage,
     StudyConfig,
     StudyFinished,
@@ -169,7 +170,7 @@ class RunScreen(StudyActions, TrialActions, ZoomableLayout, Screen):
             case StudyFinished():
                 self.end_time = self.clock()
                 self.outage = None
-                self.state = "finished" if event.ok else "error"
+                self.state = ("stopped" if event.reason == StopReason.STOPPED else "finished") if event.ok else "error"
                 self.write_log(f"study ended: {event.text} ({event.n_complete} complete, {event.n_pruned} "
                                f"pruned, {event.n_failed} failed)", logging.INFO if event.ok else logging.ERROR)
                 self.notify(event.text, title="Study ended", severity="information" if event.ok else "error")
