@@ -373,3 +373,21 @@ async def test_sigterm_in_the_app_stops_training_here_or_closes_a_pool_s_view(tm
     assert make.last.stopped == expected and app.signal_status == 128 + signal.SIGTERM
     if not owns_workers:
         assert make.last.requests == [StopRequest(now=True, scope=Scope.PROCESS, cause=Cause.SIGNAL)]
+
+
+def test_headless_output_to_a_file_gets_a_plain_line_per_trial_at_once():
+    """`tunedeck run ... > run.log` or `| tee`: each finished trial is a line as it finishes (the live display
+    only shows at the end there), with parameters as people write them, not 17-digit floats."""
+    import io
+
+    from rich.console import Console
+
+    from engine import TrialFinished
+    from tui.headless import RunDisplay
+
+    stream = io.StringIO()
+    display = RunDisplay(lines=Console(file=stream, width=60))
+    display.handle(TrialFinished(3, "COMPLETE", 0.91234567, {"layer_num": 2, "learning_rate": 0.0012345678901234},
+                                 12.34, test_accuracy=0.9, epochs_trained=5, worker="vm:7/cpu"))
+    assert stream.getvalue() == ("trial 3 COMPLETE value 0.9123 test 0.9000 epochs 5 12.3s vm:7/cpu layer_num=2 "
+                                 "learning_rate=0.001235\n")

@@ -45,7 +45,7 @@ from engine import (
     WorkerPool,
 )
 from engine.logs import native_stderr_to
-from engine.report import export_report, number_text
+from engine.report import export_report, number_text, params_text
 from engine.signals import SignalRelay
 from tui.formatting import state_markup
 
@@ -58,8 +58,9 @@ class RunDisplay:
     `handle` runs on the engine thread while rich's Live renders on its own: a lock keeps a render from
     seeing the state half-changed."""
 
-    def __init__(self, bell: Console | None = None) -> None:
+    def __init__(self, bell: Console | None = None, lines: Console | None = None) -> None:
         self.bell = bell  # rings on a new best and on a failed trial (--bell)
+        self.lines = lines  # stdout that is not a terminal (a file, tee): a plain line per finished trial, at once
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
                                  TimeRemainingColumn())
@@ -91,7 +92,8 @@ class RunDisplay:
                 if event.dataset_note:
                     self.messages.append(escape(event.dataset_note))
             case TrialStarted():
-                self.running[event.number] = escape(f"trial {event.number} on {event.worker}: {event.params}")
+                self.running[event.number] = escape(f"trial {event.number} on {event.worker}: "
+                                                    f"{params_text(event.params)}")
             case EpochEnded():
                 monitor = self.started.goal.monitored.label if self.started else "val accuracy"
                 value = event.curve[-1] if event.curve else event.val_accuracy
@@ -99,6 +101,8 @@ class RunDisplay:
             case TrialFinished():
                 self.running.pop(event.number, None)
                 self.last.append(event)
+                if self.lines is not None:
+                    self.lines.print(trial_line(event), markup=False, highlight=False, soft_wrap=True)
                 if event.state != "FAIL":
                     self.progress.advance(self.task)
                 elif self.bell and self.started:
@@ -126,12 +130,19 @@ class RunDisplay:
             for t in self.last:
                 table.add_row(str(t.number), state_markup(t.state), number_text(t.value),
                               number_text(t.test_accuracy), str(t.epochs_trained), f"{t.duration:.1f}s",
-                              escape(t.worker), escape(t.error or str(t.params)))
+                              escape(t.worker), escape(t.error or params_text(t.params)))
             best = (f"[bold]best[/]: {self.best.value:.4f} (trial {self.best.number}, test accuracy "
-                    f"{number_text(self.best.test_accuracy)}) {escape(str(self.best.params))}"
+                    f"{number_text(self.best.test_accuracy)}) {escape(params_text(self.best.params))}"
                     if self.best else "best: -")
             outage = [self.outage] if self.outage else []
             return Group(self.progress, *outage, best, *self.running.values(), table, *self.messages)
+
+
+def trial_line(t: TrialFinished) -> str:
+    """One finished trial as a plain line (a log file, `tee`): number, state, value, test accuracy, epochs, time,
+    worker, then its error or its parameters."""
+    return (f"trial {t.number} {t.state} value {number_text(t.value)} test {number_text(t.test_accuracy)} "
+            f"epochs {t.epochs_trained} {t.duration:.1f}s {t.worker} {t.error or params_text(t.params)}").rstrip()
 
 
 class QuietWhenClosed(io.TextIOBase):
@@ -185,7 +196,7 @@ def run_headless(config: StudyConfig, export: str | None, plots: bool = True, be
     SIGHUP) stopped it."""
     console = Console(file=QuietWhenClosed(sys.stdout))
     errors = Console(stderr=True, soft_wrap=True)  # one line per error, whatever the width
-    display = RunDisplay(console if bell else None)
+    display = RunDisplay(console if bell else None, lines=None if console.is_terminal else console)
     if config.n_workers > 1 or config.gpu_list:
         source = WorkerPool(config, display.handle, n_workers=config.n_workers, gpus=config.gpu_list)
     else:

@@ -20,6 +20,12 @@ def number_text(value: Any) -> str:
     return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def params_text(params: dict[str, Any]) -> str:
+    """`layer_num=3 learning_rate=0.00123`: parameters as people read them (4 significant digits, not 17)."""
+    return " ".join(f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
+                    for name, value in params.items())
+
+
 def seconds_text(value: float) -> str:
     minutes, seconds = divmod(value, 60)
     return f"{int(minutes)}m {seconds:04.1f}s" if minutes else f"{seconds:.1f}s"
