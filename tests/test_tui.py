@@ -391,3 +391,35 @@ def test_headless_output_to_a_file_gets_a_plain_line_per_trial_at_once():
                                  12.34, test_accuracy=0.9, epochs_trained=5, worker="vm:7/cpu"))
     assert stream.getvalue() == ("trial 3 COMPLETE value 0.9123 test 0.9000 epochs 5 12.3s vm:7/cpu layer_num=2 "
                                  "learning_rate=0.001235\n")
+
+
+async def test_help_lists_this_screen_s_keys_first_and_scrolls_at_80x24(tmp_path):
+    """`?` at 80x24: the run screen's keys first (s, S, e, ..., q, 1-5), in a table that scrolls to the last
+    row (before: a clipped Markdown page that showed the table's cursor keys and did not scroll); the palette
+    lists each action once and not the table's own commands."""
+    from textual.widgets import DataTable
+
+    make = factory(hold=True)
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=make)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "running")
+        run_screen = app.screen
+        commands = list(app.get_system_commands(run_screen))
+        titles = [command.title for command in commands]
+        assert len(titles) == len(set(titles)) and "Stop now" in titles
+        assert next(c for c in commands if c.title == "Quit").help == "key: q"  # ours: it asks about workers
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        keys = [key for key, _ in app.screen.rows]
+        assert keys[:3] == ["s", "S", "e"] and {"q", "1", "5", "t"} <= set(keys)
+        table = app.screen.query_one(DataTable)
+        await pilot.press("G")
+        await pilot.pause()
+        assert table.cursor_row == table.row_count - 1 and table.scroll_offset.y > 0
+        await pilot.press("g")
+        await pilot.pause()
+        assert table.cursor_row == 0 and table.scroll_offset.y == 0
+        await pilot.press("escape")
+        assert app.screen is run_screen
+        await pilot.press("q")

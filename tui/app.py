@@ -127,16 +127,34 @@ class TunedeckApp(App):
             self.switch_screen(screen)
 
     def screen_bindings(self, screen: Screen) -> list[tuple[str, Binding, DOMNode]]:
-        """(key, binding, node) of every described binding active on a screen."""
-        return [(key, active.binding, active.node) for key, active in screen.active_bindings.items()
-                if active.binding.description]
+        """(key, binding, node) of every described binding active on a screen, each action once: the screen's own
+        first, then the app's, then the focused widget's (a table's cursor keys)."""
+        order = [b.id for b in getattr(type(screen), "BINDINGS", []) if isinstance(b, Binding)]
+
+        def rank(row: tuple[str, Binding, DOMNode]) -> tuple[int, int]:  # tunedeck's bindings carry an id
+            own, binding = bool(row[1].id), row[1]
+            group = 0 if own and row[2] is screen else 1 if own else 2 if row[2] in (screen, self) else 3
+            return group, order.index(binding.id) if binding.id in order else len(order)
+
+        found = sorted(((key, active.binding, active.node) for key, active in screen.active_bindings.items()
+                        if active.binding.description), key=rank)
+        seen: set[str] = set()
+        return [row for row in found if not (row[1].description in seen or seen.add(row[1].description))]
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The command palette lists every action of the current screen, with its key."""
-        yield from super().get_system_commands(screen)
+        """The command palette lists every action of the current screen and the app with its key, then Textual's
+        own commands, each title once (ours win: "Quit" asks about running workers); a table's own keys stay in
+        `?` help."""
+        titles = set()
         for _key, binding, node in self.screen_bindings(screen):
-            yield SystemCommand(binding.description, f"key: {self.get_key_display(binding)}",
-                                partial(self.call_later, self.run_action, binding.action, node))
+            if node in (screen, self) and binding.description not in titles:
+                titles.add(binding.description)
+                yield SystemCommand(binding.description, f"key: {self.get_key_display(binding)}",
+                                    partial(self.call_later, self.run_action, binding.action, node))
+        for command in super().get_system_commands(screen):
+            if command.title not in titles:
+                titles.add(command.title)
+                yield command
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Markdown, Static, TextArea
+from textual.widgets import Button, DataTable, Label, Static, TextArea
 from textual_plotext import PlotextPlot
 
 from engine import Objective, TrialFinished
@@ -104,20 +104,40 @@ class TooSmallScreen(ModalScreen[None]):
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key of the screen below, from its bindings."""
+    """Every key of the screen below, this screen's own first, in a table that scrolls at any size (arrows,
+    PageUp/PageDown, j/k, g/G, Home/End)."""
 
-    DEFAULT_CSS = MODAL_CSS.format(name="HelpScreen")
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
+    DEFAULT_CSS = MODAL_CSS.format(name="HelpScreen") + """
+    HelpScreen > Vertical { height: 90%; }
+    HelpScreen DataTable { height: 1fr; }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close"),
+                Binding("j", "move(1)", "Down", show=False), Binding("k", "move(-1)", "Up", show=False),
+                Binding("g", "ends(False)", "First", show=False), Binding("G", "ends(True)", "Last", show=False)]
 
     def __init__(self, rows: list[tuple[str, str]]) -> None:
         super().__init__()
         self.rows = rows
 
     def compose(self) -> ComposeResult:
-        table = "\n".join(f"| `{key}` | {description} |" for key, description in self.rows)
         with Vertical():
-            yield Markdown(f"## Keys\n\n| key | action |\n|---|---|\n{table}\n\n"
-                           "`ctrl+p` opens the command palette with every action. Press `escape` to close.")
+            yield Label("[b]Keys[/b], this screen's first · j/k, PageDown scroll · escape closes")
+            yield DataTable(cursor_type="row", zebra_stripes=True, id="keys")
+            yield Label("ctrl+p opens the command palette with every action.")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("key", "action")
+        table.add_rows(self.rows)
+        table.focus()
+
+    def action_move(self, step: int) -> None:
+        table = self.query_one(DataTable)
+        table.move_cursor(row=max(0, min(table.row_count - 1, table.cursor_row + step)))
+
+    def action_ends(self, last: bool) -> None:
+        table = self.query_one(DataTable)
+        table.move_cursor(row=table.row_count - 1 if last else 0)
 
 
 class TrialDetailScreen(ModalScreen[str | None]):
