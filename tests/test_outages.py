@@ -143,7 +143,9 @@ def test_a_storage_gone_past_storage_retry_stops_the_worker_with_one_line(postgr
     url = through(proxy, postgres_url)
     worker = subprocess.Popen([*FAKE_WORKER, str(path)], env={"TUNEDECK_STORAGE": url, "PATH": "/usr/bin:/bin"},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until(lambda: any(t.state == TrialState.RUNNING for t in trials_or_none(postgres_url)), 60)
+    # in training (so its heartbeat is recorded: Optuna never reaps a trial that has none)
+    wait_until(lambda: any(t.state == TrialState.RUNNING and t.intermediate_values
+                           for t in trials_or_none(postgres_url)), 60)
     proxy.cut()
     out, err = worker.communicate(timeout=60)
     assert worker.returncode == 1, err

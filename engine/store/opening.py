@@ -119,7 +119,8 @@ def _rdb_storage(url: str, heartbeat: int | None) -> optuna.storages.RDBStorage:
 def _schema_race(exc: Exception) -> bool:
     """Whether opening failed because another worker was creating the same schema at that moment."""
     text = str(exc).lower()
-    return any(sign in text for sign in ("already exists", "unique constraint", "duplicate key", "database is locked"))
+    return any(sign in text for sign in ("already exists", "unique constraint", "duplicate key", "duplicate entry",
+                                         "database is locked"))  # SQLite, PostgreSQL, MySQL
 
 
 def close_storage(storage: optuna.storages.BaseStorage) -> None:
