@@ -63,6 +63,19 @@ def worker_main(config, epoch_seconds: float, barrier=None, poll_seconds: float 
     os._exit(0 if finished.ok else 1)
 
 
+def trials_of(url: str, name: str = "shared") -> list:
+    """The stored trials of study `name` ([] before it exists), read through a storage that is released after."""
+    from engine.store import close_storage, open_storage
+
+    storage = open_storage(url)
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    except KeyError:  # not created yet
+        return []
+    finally:
+        close_storage(storage)
+
+
 def wait_until(predicate, seconds: float = 60.0, step: float = 0.05) -> None:
     deadline = time.monotonic() + seconds
     while not predicate():

@@ -14,12 +14,12 @@ import optuna
 import pytest
 import sqlalchemy
 from conftest import Recorder
-from fakes import FakeTrainer, fake_config, wait_until
+from fakes import FakeTrainer, fake_config, trials_of, wait_until
 from optuna.trial import TrialState
 from tcp_proxy import TcpProxy
 
 from engine import StopReason, StorageOutage, StudyRunner, StudyWatcher, TrialFinished
-from engine.store import close_storage, open_storage, schema, transient
+from engine.store import schema, transient
 from engine.study import save_config
 
 FAKE_WORKER = (sys.executable, str(Path(__file__).with_name("fake_worker.py")))
@@ -33,14 +33,6 @@ def through(proxy: TcpProxy, url: str) -> str:
 
 def server_port(url: str) -> int:
     return int(url.split("@", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
-
-
-def trials_of(url: str, name: str = "shared") -> list:
-    storage = open_storage(url)
-    try:
-        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
-    finally:
-        close_storage(storage)
 
 
 def states(trials) -> dict[str, int]:
@@ -145,7 +137,7 @@ def test_a_storage_gone_past_storage_retry_stops_the_worker_with_one_line(postgr
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # in training (so its heartbeat is recorded: Optuna never reaps a trial that has none)
     wait_until(lambda: any(t.state == TrialState.RUNNING and t.intermediate_values
-                           for t in trials_or_none(postgres_url)), 60)
+                           for t in trials_of(postgres_url)), 60)
     proxy.cut()
     out, err = worker.communicate(timeout=60)
     assert worker.returncode == 1, err
@@ -179,13 +171,6 @@ def test_a_worker_that_gives_up_marks_its_trial_when_the_storage_takes_one_more_
     assert (finished.reason, finished.ok) == (StopReason.STORAGE_UNREACHABLE, False)
     (trial,) = trials_of(config.storage_url)
     assert trial.state == TrialState.FAIL and trial.user_attrs[schema.ERROR] == "storage unreachable for 1 s"
-
-
-def trials_or_none(url: str) -> list:
-    try:
-        return trials_of(url)
-    except KeyError:
-        return []
 
 
 class RpcError(Exception):  # grpc.RpcError as a proxy's client raises it: a status code

@@ -12,25 +12,14 @@ import sys
 import threading
 from pathlib import Path
 
-import optuna
 from conftest import Recorder
-from fakes import FakeTrainer, fake_config, wait_until
+from fakes import FakeTrainer, fake_config, trials_of, wait_until
 from optuna.trial import TrialState
 
 from engine import StopReason, StudyRunner, StudyStarted, StudyWatcher, TrialFinished, WorkerPool
-from engine.store import close_storage, open_storage, schema
+from engine.store import schema
 
 FAKE_WORKER = (sys.executable, str(Path(__file__).with_name("fake_worker.py")))
-
-
-def trials_of(url: str) -> list:
-    storage = open_storage(url)
-    try:
-        return optuna.load_study(study_name="shared", storage=storage).get_trials(deepcopy=False)
-    except KeyError:  # not created yet
-        return []
-    finally:
-        close_storage(storage)
 
 
 def test_a_runner_and_a_view_on_every_storage(storage_url, tmp_path):
