@@ -137,9 +137,10 @@ class StudyRunner:
         if info.note:
             log.info(info.note)
         self.follower = StudyFollower(study, self.emit)
-        if self.follower.poll(final=True).counted >= self._target(study):  # a resumed study's trials, and others'
+        target = self._target(study)
+        if self.follower.poll(final=True).counted >= target:  # a resumed study's trials, and others'
             self._end(StopReason.FINISHED, f"the study already has {self.follower.counts.counted} finished trials "
-                                           f"(n_trials = {self._target(study)}); raise n_trials to run more")
+                                           f"(n_trials = {target}); raise n_trials to run more")
         self.journal = not has_heartbeat(config.storage_url)
         if self.journal:
             for number in fail_dead_local_trials(study, self.worker.host):
@@ -154,7 +155,7 @@ class StudyRunner:
 
     def _outage(self, seconds: float, error: str, over: bool) -> None:
         """The storage stopped answering (every call is retried for storage_retry seconds) or answers again."""
-        self.emit(StorageOutage(seconds, mask_secrets(error, self.config.storage_url), over))
+        self.emit(StorageOutage(seconds, error, over))  # the error is masked already
 
     def _unreachable(self, exc: StorageUnreachable) -> StudyFinished:
         """The storage stayed unreachable past storage_retry: this worker stops. Its trial is marked FAIL with why
