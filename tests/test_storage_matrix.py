@@ -43,7 +43,7 @@ def test_a_pool_rides_out_a_worker_killed_mid_trial_on_every_storage(storage_url
     """kill -9 of one of two workers: its trial becomes FAIL with why (heartbeat or lease) and is retried by the
     survivor, the study ends with exactly n_trials finished and nothing RUNNING, the survivor exits 0 and the pool
     says which worker was killed."""
-    config = fake_config(tmp_path, storage_url, n_trials=4, epochs=8)
+    config = fake_config(tmp_path, storage_url, n_trials=4, epochs=40)  # 2 s a trial: killed mid-trial
     recorder = Recorder()
     pool = WorkerPool(config, recorder, n_workers=2, poll_seconds=0.2, command=FAKE_WORKER)
     result: dict = {}

@@ -304,7 +304,7 @@ def test_headless_display_shows_every_worker_s_trials_verbatim():
     console = Console(record=True, width=200)
     console.print(display)
     text = console.export_text()
-    assert "digits[bold].npz" in text and "trial 7 on gpubox:41/gpu1: {'units': [1, 2]}" in text
+    assert "digits[bold].npz" in text and "trial 7 on gpubox:41/gpu1: units=[1, 2]" in text
     assert "otherbox:99/cpu" in text
 
 
