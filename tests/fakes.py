@@ -11,7 +11,7 @@ import time
 
 import optuna
 
-from engine import EpochEnded, Param, StudyConfig
+from engine import EpochEnded, Param, Source, StudyConfig, StudyFinished
 from engine.contract import DataInfo, TrialResult
 from engine.errors import TrialStopped
 
@@ -61,6 +61,24 @@ def worker_main(config, epoch_seconds: float, barrier=None, poll_seconds: float 
         barrier.wait(120)
     finished = runner.run()
     os._exit(0 if finished.ok else 1)
+
+
+class Running:
+    """A source's run() in a thread, with its result."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.result: StudyFinished | None = None
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.result = self.source.run()
+
+    def join(self, seconds: float = 60) -> StudyFinished:
+        self.thread.join(seconds)
+        assert not self.thread.is_alive(), "the source did not end"
+        return self.result
 
 
 def trials_of(url: str, name: str = "shared") -> list:

@@ -14,7 +14,7 @@ import optuna
 import pytest
 import sqlalchemy
 from conftest import Recorder
-from fakes import FakeTrainer, fake_config, trials_of, wait_until
+from fakes import FakeTrainer, Running, fake_config, trials_of, wait_until
 from optuna.trial import TrialState
 from tcp_proxy import TcpProxy
 
@@ -90,14 +90,12 @@ def test_a_view_rides_out_a_database_outage(postgres_url, tmp_path):
     proxy = TcpProxy(server_port(postgres_url))
     config = fake_config(tmp_path, postgres_url, n_trials=6, epochs=3)
     training = Recorder()
-    runner = StudyRunner(config, emit=training, trainer=FakeTrainer(epoch_seconds=0.1), poll_seconds=0.2)
-    thread = threading.Thread(target=runner.run)
-    thread.start()
+    running = Running(StudyRunner(config, emit=training, trainer=FakeTrainer(epoch_seconds=0.1), poll_seconds=0.2))
     wait_until(lambda: training.of(TrialFinished), 60)
     view = Recorder()
     cutter = CutAfterFirstTrial(proxy, view, seconds=3)
     finished = StudyWatcher(through(proxy, postgres_url), "shared", cutter, poll_seconds=0.2).run()
-    thread.join(60)
+    running.join(60)
     assert (finished.reason, finished.ok, finished.n_complete) == (StopReason.FINISHED, True, 6)
     assert sorted(t.number for t in view.of(TrialFinished)) == list(range(6))  # each trial once
     outages = view.of(StorageOutage)
@@ -109,9 +107,7 @@ def test_every_connection_terminated_by_the_server_is_ridden_out(postgres_url, t
     """pg_terminate_backend on every connection of the study's database, twice, while trials run."""
     config = fake_config(tmp_path, postgres_url, n_trials=6, epochs=4)
     recorder = Recorder()
-    runner = StudyRunner(config, emit=recorder, trainer=FakeTrainer(epoch_seconds=0.1), poll_seconds=0.2)
-    thread = threading.Thread(target=runner.run)
-    thread.start()
+    running = Running(StudyRunner(config, emit=recorder, trainer=FakeTrainer(epoch_seconds=0.1), poll_seconds=0.2))
     admin = sqlalchemy.create_engine(postgres_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
     database = postgres_url.rsplit("/", 1)[1]
     for finished_trials in (1, 3):
@@ -120,7 +116,7 @@ def test_every_connection_terminated_by_the_server_is_ridden_out(postgres_url, t
             ended = connection.execute(sqlalchemy.text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = :db"), {"db": database})
             assert ended.scalar() >= 1
-    thread.join(60)
+    running.join(60)
     admin.dispose()
     assert states(trials_of(postgres_url)) == {"COMPLETE": 6}
 

@@ -9,12 +9,11 @@ import os
 import platform
 import signal
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 from conftest import Recorder
-from fakes import FakeTrainer, fake_config, wait_until
+from fakes import FakeTrainer, Running, fake_config, wait_until
 
 from engine import (
     Cause,
@@ -36,24 +35,6 @@ from engine.signals import SignalRelay
 from engine.store import read_stop_request, reading_study, stop_study
 
 FAKE_WORKER = (sys.executable, str(Path(__file__).with_name("fake_worker.py")))
-
-
-class Running:
-    """A source's run() in a thread, with its result."""
-
-    def __init__(self, source: Source) -> None:
-        self.source = source
-        self.result: StudyFinished | None = None
-        self.thread = threading.Thread(target=self._run)
-        self.thread.start()
-
-    def _run(self) -> None:
-        self.result = self.source.run()
-
-    def join(self, seconds: float = 60) -> StudyFinished:
-        self.thread.join(seconds)
-        assert not self.thread.is_alive(), "the source did not end"
-        return self.result
 
 
 def runner_for(tmp_path, recorder: Recorder, n_trials: int = 20, epochs: int = 50) -> StudyRunner:

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from conftest import Recorder
-from fakes import FakeTrainer, fake_config, trials_of, wait_until
+from fakes import FakeTrainer, Running, fake_config, trials_of, wait_until
 from optuna.trial import TrialState
 
 from engine import StopReason, StudyRunner, StudyStarted, StudyWatcher, TrialFinished, WorkerPool
@@ -25,13 +25,11 @@ FAKE_WORKER = (sys.executable, str(Path(__file__).with_name("fake_worker.py")))
 def test_a_runner_and_a_view_on_every_storage(storage_url, tmp_path):
     config = fake_config(tmp_path, storage_url, n_trials=4, epochs=2)
     training = Recorder()
-    runner = StudyRunner(config, emit=training, trainer=FakeTrainer(epoch_seconds=0.05), poll_seconds=0.2)
-    thread = threading.Thread(target=runner.run)
-    thread.start()
+    running = Running(StudyRunner(config, emit=training, trainer=FakeTrainer(epoch_seconds=0.05), poll_seconds=0.2))
     wait_until(lambda: training.of(StudyStarted), 60)
     view = Recorder()
     finished = StudyWatcher(storage_url, "shared", view, poll_seconds=0.2).run()
-    thread.join(60)
+    running.join(60)
     assert (finished.reason, finished.ok, finished.n_complete) == (StopReason.FINISHED, True, 4)
     assert sorted(t.number for t in view.of(TrialFinished)) == [0, 1, 2, 3]
     assert [t.value for t in sorted(view.of(TrialFinished), key=lambda t: t.number)] == \
