@@ -93,3 +93,27 @@ def test_a_half_written_model_of_a_dead_process_is_removed(tmp_path):
         path.write_text("x")
     assert remove_leftovers(tmp_path) == [theirs]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, kept.name])
+
+
+def test_a_journal_lock_left_by_a_killed_worker_is_broken_within_seconds(tmp_path):
+    """A worker killed while it appends leaves the journal's lock behind: the next writer breaks it after a few
+    seconds (Optuna's default waits 30 s, stalling every worker and view of the study)."""
+    import threading
+
+    from fakes import wait_until
+
+    from engine.store.opening import JOURNAL_LOCK_GRACE_SECONDS
+
+    path = tmp_path / "study.log"
+    path.touch()
+    os.symlink(path, f"{path}.lock")  # what JournalFileSymlinkLock holds while a worker appends
+    created = threading.Event()
+
+    def create() -> None:
+        storage = open_storage(f"journal:///{path}")
+        optuna.create_study(study_name="s", storage=storage)
+        created.set()
+
+    threading.Thread(target=create, daemon=True).start()
+    wait_until(created.is_set, JOURNAL_LOCK_GRACE_SECONDS + 10)
+    assert not os.path.lexists(f"{path}.lock")

@@ -31,6 +31,9 @@ from engine.store.urls import (
 
 CONNECT_TIMEOUT = 10  # seconds before an unreachable server is reported
 SCHEMA_ATTEMPTS = 8  # workers creating the schema at the same moment race; the losers retry
+# A journal file's lock is held only while one append is written and synced (milliseconds); one left by a worker
+# killed in that moment is broken after this long (Optuna's default, 30 s, stalls every other worker and view).
+JOURNAL_LOCK_GRACE_SECONDS = 5
 
 
 def open_storage(url: str, heartbeat: int | None = None, retry: float = 0, report: OutageReport | None = None,
@@ -56,7 +59,8 @@ def _open(url: str, heartbeat: int | None) -> optuna.storages.BaseStorage:
         path = journal_path(url)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+            lock = optuna.storages.journal.JournalFileSymlinkLock(str(path), grace_period=JOURNAL_LOCK_GRACE_SECONDS)
+            return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path), lock))
         except OSError as exc:
             raise StorageError(f"storage: cannot open journal {str(path)!r}: {exc.strerror or exc}") from None
     if kind == "redis":
