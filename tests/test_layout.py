@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from test_tui import wait_for
-from textual.widgets import Log
+from textual.widgets import Label, Log
 from tui_fakes import factory
 
 from engine import StudyConfig
@@ -61,3 +61,31 @@ async def test_small_terminals_stack_the_table_and_one_readable_chart(tmp_path):
         await pilot.resize_terminal(100, 30)
         await pilot.pause()
         assert screen.has_class("-compact") and table.row_count == 5
+
+
+async def test_at_80x24_the_essentials_are_on_screen(tmp_path):
+    """80x24 while a study runs: the status line keeps elapsed and ETA, the footer `?` and the screen's own keys
+    (not the table's), the best line its label; the table shows more than 5 rows and follows the newest trial;
+    the `S` question is whole."""
+    from tui_fakes import screen_lines, scripted_study, trial_events
+
+    script = scripted_study() + [event for n in range(5, 9) for event in trial_events(n, "COMPLETE", 0.9, (0.9,))]
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=factory(hold=True, script=script))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and len(app.screen.trials) == 9)
+        await pilot.pause(0.5)
+        lines = screen_lines(app)
+        status = next(line for line in lines if "trials" in line and "running" in line)
+        assert "elapsed" in status and "ETA" in status
+        assert lines[-1].split()[:4] == ["?", "Keys", "s", "Stop"]
+        assert all(f" {key} " in lines[-1] for key in ("S", "e", "q"))
+        assert any(line.strip().startswith("Best 0.9500") for line in lines)
+        table = app.screen.query_one(TrialTable)
+        assert table.size.height >= 9 and table.cursor_row == table.row_count - 1  # on the newest trial
+        await pilot.press("S")
+        await pilot.pause(0.3)
+        question = app.screen.query_one(Label)
+        shown = " ".join(strip.text for strip in question.render_lines(question.size.region))
+        assert "(recorded as FAIL)" in " ".join(shown.split())
+        await pilot.press("n")

@@ -157,7 +157,7 @@ async def test_run_screen_shows_scripted_events(tmp_path):
         assert str(table.get_row_at(0)[1]) == "1"
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        assert ("s", "Stop after trial") in app.screen.rows
+        assert ("s", "Stop the study after its running trials") in app.screen.rows
 
 
 async def test_stop_keys(tmp_path):
@@ -240,8 +240,8 @@ async def test_command_palette_lists_screen_actions(tmp_path):
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "finished")
         commands = {c.title: c for c in app.get_system_commands(app.screen)}
-        assert {"Stop after trial", "Stop now", "Export", "Setup", "Quit"} <= set(commands)
-        commands["Setup"].callback()
+        assert {"Stop the study after its running trials", "Back to the setup form", "Quit"} <= set(commands)
+        commands["Back to the setup form"].callback()
         await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
 
 
@@ -407,7 +407,7 @@ async def test_help_lists_this_screen_s_keys_first_and_scrolls_at_80x24(tmp_path
         run_screen = app.screen
         commands = list(app.get_system_commands(run_screen))
         titles = [command.title for command in commands]
-        assert len(titles) == len(set(titles)) and "Stop now" in titles
+        assert len(titles) == len(set(titles)) and "Stop every running trial now (asks first)" in titles
         assert next(c for c in commands if c.title == "Quit").help == "key: q"  # ours: it asks about workers
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)

@@ -94,3 +94,8 @@ def factory(**options):
 
     make.last = None
     return make
+
+
+def screen_lines(app) -> list[str]:
+    """What the terminal shows, line by line, as plain text (the top screen over the ones below it)."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]

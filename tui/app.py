@@ -147,9 +147,10 @@ class TunedeckApp(App):
         `?` help."""
         titles = set()
         for _key, binding, node in self.screen_bindings(screen):
-            if node in (screen, self) and binding.description not in titles:
-                titles.add(binding.description)
-                yield SystemCommand(binding.description, f"key: {self.get_key_display(binding)}",
+            title = binding.tooltip or binding.description
+            if node in (screen, self) and title not in titles:
+                titles.add(title)
+                yield SystemCommand(title, f"key: {self.get_key_display(binding)}",
                                     partial(self.call_later, self.run_action, binding.action, node))
         for command in super().get_system_commands(screen):
             if command.title not in titles:
@@ -159,7 +160,7 @@ class TunedeckApp(App):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        rows = [(self.get_key_display(binding), binding.description)
+        rows = [(self.get_key_display(binding), binding.tooltip or binding.description)
                 for _, binding, _ in self.screen_bindings(self.screen)]
         self.push_screen(HelpScreen(rows))
 

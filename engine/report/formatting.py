@@ -20,10 +20,14 @@ def number_text(value: Any) -> str:
     return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def param_text(value: Any) -> str:
+    """A parameter's value as people read it: 4 significant digits for a float (0.001235, not 17 digits)."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def params_text(params: dict[str, Any]) -> str:
     """`layer_num=3 learning_rate=0.00123`: parameters as people read them (4 significant digits, not 17)."""
-    return " ".join(f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
-                    for name, value in params.items())
+    return " ".join(f"{name}={param_text(value)}" for name, value in params.items())
 
 
 def seconds_text(value: float) -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import tomli_w
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,6 +15,7 @@ from textual.widgets import Button, DataTable, Label, Static, TextArea
 from textual_plotext import PlotextPlot
 
 from engine import Objective, TrialFinished
+from engine.files import write_text_atomically
 from engine.report import number_text
 
 MODAL_CSS = """
@@ -18,6 +23,7 @@ MODAL_CSS = """
 {name} > Vertical {{ width: 80%; max-width: 100; height: auto; max-height: 90%; border: thick $accent;
                      background: $surface; padding: 1 2; }}
 {name} Horizontal {{ height: auto; align-horizontal: right; }}
+{name} Label {{ width: 1fr; }}
 """
 
 
@@ -145,32 +151,33 @@ class TrialDetailScreen(ModalScreen[str | None]):
     close it with what to do with the trial (retrain it, queue its parameters again)."""
 
     DEFAULT_CSS = MODAL_CSS.format(name="TrialDetailScreen") + """
-    TrialDetailScreen PlotextPlot { height: 12; }
-    TrialDetailScreen TextArea { height: 8; }
+    TrialDetailScreen > Vertical { height: 90%; padding: 0 1; }
+    TrialDetailScreen PlotextPlot { height: 1fr; min-height: 6; }
+    TrialDetailScreen TextArea { height: auto; max-height: 10; }
     """
     BINDINGS = [Binding("escape,q", "dismiss(None)", "Close", id="detail.close"),
                 Binding("c", "copy", "Copy params", id="detail.copy"),
                 Binding("t", "dismiss('retrain')", "Retrain on all data", id="detail.retrain"),
                 Binding("r", "dismiss('requeue')", "Run again", id="detail.requeue")]
 
-    def __init__(self, trial: TrialFinished, goal: Objective) -> None:
+    def __init__(self, trial: TrialFinished, goal: Objective, run_dir: Path | None = None) -> None:
         super().__init__()
         self.trial = trial
         self.goal = goal  # the study's: names the value and the curve
+        self.run_dir = run_dir  # where `c` also writes the params, for terminals that block the clipboard
         self.params_toml = tomli_w.dumps({"space": dict(trial.params)})
 
     def compose(self) -> ComposeResult:
         t = self.trial
         with Vertical():
-            yield Label(f"[b]Trial {t.number}[/b]  {t.state}  {self.goal.label} {number_text(t.value)}"
-                        f"  val acc {number_text(t.val_accuracy)}"
-                        f"  test acc {number_text(t.test_accuracy)}  {t.duration:.1f}s  {t.epochs_trained} epochs")
-            yield Label(f"worker {t.worker or '-'}")
+            yield Label(f"[b]Trial {t.number}[/b] · {t.state} · {self.goal.label} {number_text(t.value)} · "
+                        f"val acc {number_text(t.val_accuracy)} · test acc {number_text(t.test_accuracy)} · "
+                        f"{t.duration:.1f}s · {t.epochs_trained} epochs · worker {t.worker or '-'}")
             if t.error:
                 yield Static(f"[red]{t.error}[/red]")
+            yield Label("Params as TOML · c copies · r runs them again · t retrains on all the data · esc closes")
+            yield TextArea(self.params_toml, read_only=True, show_cursor=False)
             yield PlotextPlot(id="curve")
-            yield Label("Params as TOML (c copies; r runs them again; t retrains this trial on all the data):")
-            yield TextArea(self.params_toml, read_only=True)
 
     def on_mount(self) -> None:
         plot = self.query_one(PlotextPlot)
@@ -179,5 +186,25 @@ class TrialDetailScreen(ModalScreen[str | None]):
             plot.plt.plot(list(range(1, len(self.trial.curve) + 1)), list(self.trial.curve), marker="hd")
 
     def action_copy(self) -> None:
+        """The params to the terminal's clipboard (OSC 52), to tmux's paste buffer inside tmux (whose default
+        `set-clipboard` drops OSC 52 from applications), and to a file beside the study's summary."""
         self.app.copy_to_clipboard(self.params_toml)
-        self.notify("Params copied (OSC 52: works in terminals that allow it)")
+        where = ["the clipboard (if the terminal allows OSC 52)"]
+        if os.environ.get("TMUX") and tmux_buffer(self.params_toml):
+            where = ["tmux's paste buffer (prefix ] pastes)"]
+        if self.run_dir is not None:
+            try:
+                path = write_text_atomically(self.run_dir / f"trial-{self.trial.number}-params.toml", self.params_toml)
+                where.append(str(path.resolve()))
+            except OSError as error:
+                where.append(f"no file ({error.strerror or error})")
+        self.notify("Params copied to " + " and ".join(where), timeout=8)
+
+
+def tmux_buffer(text: str) -> bool:
+    """Put `text` in tmux's paste buffer (and, with -w, the outer terminal's clipboard where tmux can reach it)."""
+    try:
+        return subprocess.run(["tmux", "load-buffer", "-w", "-"], input=text, text=True, capture_output=True,
+                              timeout=2).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False

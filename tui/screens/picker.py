@@ -7,10 +7,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from engine.report import number_text
 from engine.store import mask_url
+from tui.widgets.footer import PriorityFooter
 
 REFRESH_SECONDS = 5.0
 KEY_SEPARATOR = "\n"  # between a row key's storage URL and study name
@@ -32,7 +33,7 @@ class StudyPickerScreen(Screen):
             f"{len(self.storage_urls)} storages under this folder"
         yield Static(f"Studies in {where}: enter watches one", id="status")
         yield DataTable(cursor_type="row", zebra_stripes=True, id="studies")
-        yield Footer()
+        yield PriorityFooter()
 
     def on_mount(self) -> None:
         self.title = "tunedeck · watch"

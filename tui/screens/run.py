@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Log, Static
+from textual.widgets import Header, Log, Static
 from textual.worker import Worker, WorkerState
 
 from engine import (
@@ -38,12 +38,15 @@ from engine import (
     Waiting,
 )
 from engine.report import clock_text
+from tui.formatting import fit_line
 from tui.messages import EngineEvent
 from tui.screens.run_actions import StudyActions
+from tui.screens.run_filter import FILTER_BINDINGS, FILTER_HINT, FilterActions, FilterInput
 from tui.screens.run_layout import LAYOUT_BINDINGS, ZoomableLayout
 from tui.screens.trial_actions import TrialActions
 from tui.widgets.best_panel import BestPanel
 from tui.widgets.charts import CurvePlot, HistoryPlot, ImportancePlot, ThrottledPlot
+from tui.widgets.footer import PriorityFooter
 from tui.widgets.trial_table import TrialTable
 
 log = logging.getLogger("tunedeck.ui")
@@ -56,17 +59,19 @@ def wall_clock() -> str:
     return time.strftime("%H:%M:%S")
 
 
-class RunScreen(StudyActions, TrialActions, ZoomableLayout, Screen):
+class RunScreen(StudyActions, TrialActions, FilterActions, ZoomableLayout, Screen):
     """Live dashboard of one study run."""
 
     BINDINGS = [
-        Binding("s", "stop", "Stop after trial", id="run.stop"),
-        Binding("S", "stop_now", "Stop now", id="run.stop_now"),
-        Binding("e", "export", "Export", id="run.export"),
-        Binding("r", "back_to_setup", "Setup", id="run.setup"),
-        Binding("t", "retrain", "Retrain trial", id="run.retrain"),
+        Binding("s", "stop", "Stop", id="run.stop", tooltip="Stop the study after its running trials"),
+        Binding("S", "stop_now", "Stop now", id="run.stop_now", tooltip="Stop every running trial now (asks first)"),
+        Binding("e", "export", "Export", id="run.export", tooltip="Write summary.md, trials.csv and the plots"),
+        Binding("r", "back_to_setup", "Setup", id="run.setup", tooltip="Back to the setup form"),
+        Binding("t", "retrain", "Retrain", id="run.retrain",
+                tooltip="Retrain the selected trial on all the training data"),
         Binding("q", "quit_study", "Quit", id="run.quit"),
         Binding("escape", "back_to_studies", "Studies", id="run.studies"),
+        *FILTER_BINDINGS,
         *LAYOUT_BINDINGS,
     ]
     state: reactive[str] = reactive("starting")
@@ -92,12 +97,14 @@ class RunScreen(StudyActions, TrialActions, ZoomableLayout, Screen):
             with Vertical(id="left"):
                 yield BestPanel()
                 yield TrialTable(id="trials")
+                yield Static(id="table-state")
+                yield FilterInput(placeholder=FILTER_HINT, id="filter")
             with Vertical(id="charts"):
                 yield HistoryPlot(id="history")
                 yield CurvePlot(id="curves")
                 yield ImportancePlot(id="importances")
         yield Log(id="log", max_lines=2000)
-        yield Footer()
+        yield PriorityFooter()
 
     def on_mount(self) -> None:
         self.title = f"tunedeck · {self.config.name}"
@@ -122,6 +129,7 @@ class RunScreen(StudyActions, TrialActions, ZoomableLayout, Screen):
     def flush(self) -> None:
         """Apply what events queued: one layout and repaint per tick, however many events came."""
         self.query_one(TrialTable).flush()
+        self.show_table_state()
         if self.pending_log:
             lines, self.pending_log = self.pending_log, []
             self.query_one(Log).write_lines(lines)
@@ -250,15 +258,17 @@ class RunScreen(StudyActions, TrialActions, ZoomableLayout, Screen):
         s = self.started
         elapsed = (self.end_time or self.clock()) - self.start_time
         total = s.n_trials if s else self.config.n_trials
-        parts = [f"[reverse] {self.state} [/reverse] [b]{self.config.name}[/b]",
-                 s.dataset if s else self.config.dataset,
-                 s.device if s else "…", f"{self.n_finished}/{total} trials", f"{len(self.running_trials)} running",
-                 f"elapsed {clock_text(elapsed)}", f"ETA {clock_text(self.eta())}"]
+        eta = self.eta()
+        parts = [(0, f"[reverse] {self.state} [/reverse] [b]{self.config.name}[/b]"),
+                 (3, s.dataset if s else self.config.dataset), (4, s.device if s else "…"),
+                 (0, f"{self.n_finished}/{total} trials"), (2, f"{len(self.running_trials)} running"),
+                 (1, f"elapsed {clock_text(elapsed)}"), (1 if eta is None else 0, f"ETA {clock_text(eta)}")]
         if self.outage is not None:
             event, received = self.outage
             down = StorageOutage(event.seconds + self.clock() - received, event.error)
-            parts.insert(1, f"[b red]{down.text}[/]")
-        self.query_one("#status", Static).update("  ·  ".join(parts))
+            parts.insert(1, (0, f"[b red]{down.text}[/]"))
+        status = self.query_one("#status", Static)
+        status.update(fit_line(parts, status.size.width or 78))
 
     def watch_state(self, state: str) -> None:
         self.sub_title = state

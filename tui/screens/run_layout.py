@@ -7,6 +7,8 @@ from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 
+from tui.widgets.best_panel import BestPanel
+
 COMPACT_BELOW = Size(120, 35)  # narrower or lower than this: the table above one chart, the log on `5`
 PANELS = {"table": "#trials", "history": "#history", "curves": "#curves", "importances": "#importances",
           "log": "#log"}
@@ -32,7 +34,9 @@ class ZoomableLayout:
         self.fit_to(event.size)
 
     def fit_to(self, size: Size) -> None:
-        self.set_class(size.width < COMPACT_BELOW.width or size.height < COMPACT_BELOW.height, "-compact")
+        compact = size.width < COMPACT_BELOW.width or size.height < COMPACT_BELOW.height
+        self.set_class(compact, "-compact")
+        self.query_one(BestPanel).compact = compact
         self.show_chart(self.shown_chart)
 
     def show_chart(self, index: int) -> None:

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Header, Input, Label, Select, Static
 
 from engine import StudyConfig
 from engine.data import BUILTIN, availability
@@ -22,6 +22,7 @@ from tui.form import check_form
 from tui.guard import guarded
 from tui.screens.setup_files import ConfigFileActions, show_error
 from tui.widgets.data_summary import DataSummary
+from tui.widgets.footer import PriorityFooter
 from tui.widgets.param_row import ParamRow
 
 PATH_OPTION = "path"
@@ -132,7 +133,7 @@ class SetupScreen(ConfigFileActions, Screen):
                 yield Button("Load (^o)", id="load")
                 yield Button("Save (^s)", id="save")
                 yield Button("Start (^r)", id="start", variant="success")
-        yield Footer()
+        yield PriorityFooter()
 
     def on_mount(self) -> None:
         self.title = "tunedeck · setup"

@@ -28,7 +28,7 @@ class TrialActions:
                 self.run_again(trial.number)
 
         goal = self.started.goal if self.started else self.config.goal
-        self.app.push_screen(TrialDetailScreen(trial, goal), chosen)
+        self.app.push_screen(TrialDetailScreen(trial, goal, self.config.run_dir), chosen)
 
     def selected_trial(self) -> int | None:
         table = self.query_one(TrialTable)

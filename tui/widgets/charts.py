@@ -142,18 +142,29 @@ class HistoryPlot(ThrottledPlot):
         return points, list(self.best_x), list(self.best_y)
 
     def draw(self, plt: Any, snapshot: Any) -> None:
+        """The best line first, the points over it; the key in the axis label (a legend would hide points);
+        whole trial numbers on the x axis; failed trials (no value) just past the worst end."""
         points, best_x, best_y = snapshot
-        plt.xlabel("trial")
-        styles = {"COMPLETE": ("green", "dot", "complete"), "PRUNED": ("orange", "x", "pruned"),
-                  "FAIL": ("red", "x", "failed")}
+        styles = {"COMPLETE": ("green", "dot", "• complete"), "PRUNED": ("orange", "x", "x pruned"),
+                  "FAIL": ("red", "x", "x failed (no value)")}
+        last = max((max(xs) for xs, _ in points.values() if xs), default=0)
+        if best_x:
+            plt.plot(*thin(best_x + [last], best_y + [best_y[-1]]), color="cyan", marker="braille")
+        key = ["─ best"] if best_x else []
         for state, (xs, ys) in points.items():
             if xs:
                 color, marker, label = styles.get(state, ("white", "dot", state.lower()))
-                plt.scatter(*thin(xs, ys), color=color, marker=marker, label=label)
-        if best_x:
-            last = max(max(xs, default=0) for xs, _ in points.values())
-            plt.plot(*thin(best_x + [last], best_y + [best_y[-1]]), color="cyan",
-                     label="best", marker="braille")
+                plt.scatter(*thin(xs, ys), color=color, marker=marker)
+                key.append(label)
+        plt.xlabel("trial" + (f"   {'  '.join(key)}" if key else ""))
+        plt.xlim(0, max(last, 1))
+        plt.xticks(trial_ticks(last))
+
+
+def trial_ticks(last: int, most: int = 8) -> list[int]:
+    """Whole trial numbers from 0 to `last`, at most about `most` of them, evenly spaced."""
+    step = max(1, -(-last // most))
+    return list(range(0, max(last, 1) + 1, step))
 
 
 def medians(by_epoch: list[tuple[list[float], int]]) -> list[float]:

@@ -1,19 +1,23 @@
-"""The trials table: one row per trial, added or updated in O(1) per event; a repaint renders only changed cells."""
+"""The trials table: one row per trial, added or updated in O(1) per event; a repaint renders only changed cells.
+Sorted by any column, filtered by text or parameter, following the newest trial unless the user moved."""
 
 from __future__ import annotations
 
+import operator
+import re
 from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
-from engine import BestChanged, Objective, TrialFinished, TrialStarted
-from engine.report import number_text
+from engine import BestChanged, ConfigError, Objective, TrialFinished, TrialStarted
+from engine.report import number_text, param_text
 from tui.formatting import state_markup
 
 BEST_MARK = "[b yellow]★[/]"
@@ -23,11 +27,49 @@ FIXED_COLUMNS = (("#", "number", 5), ("state", "state", 8), ("value", "value", 6
 UNFINISHED = ("PRUNED", "FAIL")  # hidden by `f`, and sorted last by value
 SCREENFUL = 100  # rows, for DataTable's caches
 ROW_CACHE_SIZE = 500  # rendered rows kept, least recently used dropped (a screen shows a few dozen)
+TERM = re.compile(r"^([^\s=<>!]+)(=|!=|<=|>=|<|>)(.+)$")  # a filter term on one column: name=value, name>0.9
+COMPARE = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt, "<=": operator.le,
+           ">=": operator.ge}
+
+
+def as_number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def term_test(term: str, columns: dict[str, str]):
+    """A filter term as a test of a row's raw values: `name=value` (`!=`, `<`, `>`, `<=`, `>=`) on the column
+    named `name` (a parameter, or #, state, value, test, epochs, time, worker); any other text is searched for in
+    every cell."""
+    match = TERM.match(term)
+    if match is None:
+        needle = term.lower()
+        return lambda raw: any(needle in str(value).lower() for value in raw.values())
+    name, sign, wanted = match.groups()
+    column = columns.get(name.lower())
+    if column is None:
+        raise ConfigError(f"filter: no column {name!r}; columns are {', '.join(columns)}")
+    number = as_number(wanted)
+    compare = COMPARE[sign]
+
+    def test(raw: dict[str, Any]) -> bool:
+        value = raw.get(column)
+        if number is not None and as_number(value) is not None:
+            return compare(as_number(value), number)
+        if sign in ("=", "!="):
+            return compare(str(value).lower(), wanted.lower())
+        return False
+
+    return test
 
 
 class TrialTable(DataTable):
-    """Trials by number; the best row is starred; `v` sorts by value, `n` by number; `f` hides pruned and
-    failed trials.
+    """Trials by number; the best row is starred; `<`/`>` pick the sort column, `I` inverts it, `v` sorts by value
+    (best first), `n` by number; the sort is shown in the header and kept while rows stream in; `f` hides pruned
+    and failed trials; `filter` keeps rows that match text or `name=value` terms. At the last row, the cursor
+    follows each new trial.
 
     Events are queued by `push` (O(1)) and applied by `flush` on the screen's timer, so a burst of trials
     costs one layout and one repaint instead of one per event. Every row's cells are kept, shown or not, so
@@ -40,18 +82,29 @@ class TrialTable(DataTable):
     DEFAULT_CSS = "TrialTable { height: 1fr; }"
     BINDINGS = [Binding("v", "sort_by_value", "Sort by value", id="table.sort_value"),
                 Binding("n", "sort_by_number", "Sort by #", id="table.sort_number"),
-                Binding("f", "toggle_unfinished", "Hide pruned/failed", id="table.filter")]
+                Binding("greater_than_sign", "sort_column(1)", "Sort by next column", id="table.sort_next"),
+                Binding("less_than_sign", "sort_column(-1)", "Sort by previous column", id="table.sort_previous"),
+                Binding("I", "invert_sort", "Invert sort", id="table.sort_invert"),
+                Binding("f", "toggle_unfinished", "Hide pruned/failed", id="table.filter"),
+                Binding("j", "cursor_down", "Down", id="table.down", show=False),
+                Binding("k", "cursor_up", "Up", id="table.up", show=False),
+                Binding("g", "scroll_top", "First trial", id="table.first", show=False),
+                Binding("G", "scroll_bottom", "Last trial (follows new ones)", id="table.last", show=False)]
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        super().__init__(cursor_type="row", zebra_stripes=True, fixed_columns=2, **kwargs)
         self.param_names: tuple[str, ...] = ()
         self.best_key: str | None = None
         self.pending: list[TrialStarted | TrialFinished | BestChanged] = []
         self.cells: dict[str, dict[str, Any]] = {}  # every trial's cells by column key, shown or hidden
+        self.raw: dict[str, dict[str, Any]] = {}  # every trial's values by column key: what sorts and filters
         self.states: dict[str, str] = {}
         self.values: dict[str, float | None] = {}  # finished trials' values, for `v`
         self.goal = Objective()  # the study's (StudyStarted.goal): which values sort first
         self.hide_unfinished = False
+        self.filter_text = ""
+        self.filter_tests: list = []
+        self.sort_key, self.sort_reverse = "number", False
         self.versions: dict[str, int] = {}  # by row: bumped when a cell of the row changes
         # DataTable keys its own render caches by a counter that every cell update bumps, so at 10,000 entries
         # they hold mostly stale renders: a quarter of a million objects for each full garbage collection to
@@ -90,8 +143,12 @@ class TrialTable(DataTable):
         self.pending.append(event)
 
     def flush(self) -> None:
-        """Apply the queued events in order."""
+        """Apply the queued events in order; keep the sort; at the last row, follow the newest trial."""
         pending, self.pending = self.pending, []
+        if not pending:
+            return
+        rows = self.row_count
+        follow = rows == 0 or self.cursor_row >= rows - 1
         for event in pending:
             match event:
                 case TrialStarted():
@@ -100,6 +157,15 @@ class TrialTable(DataTable):
                     self.trial_finished(event)
                 case BestChanged():
                     self.mark_best(event.number)
+        if self.sorted_otherwise:
+            self.apply_sort()
+        elif follow and self.row_count > rows:
+            self.move_cursor(row=self.row_count - 1)
+
+    @property
+    def sorted_otherwise(self) -> bool:
+        """Sorted by something else than trial number, oldest first (the order rows arrive in)."""
+        return (self.sort_key, self.sort_reverse) != ("number", False)
 
     def set_params(self, names: tuple[str, ...]) -> None:
         """(Re)build the columns; called once per study, before any row."""
@@ -107,6 +173,7 @@ class TrialTable(DataTable):
         self.param_names = names
         self.best_key = None
         self.cells.clear()
+        self.raw.clear()
         self.states.clear()
         self.versions.clear()
         self.rendered.clear()
@@ -117,12 +184,26 @@ class TrialTable(DataTable):
         for name in names:
             self.add_column(name, key=f"p.{name}")
         self.add_column("worker", key="worker", width=WORKER_WIDTH)
+        self.show_sort()
+
+    @property
+    def column_names(self) -> dict[str, str]:
+        """Column keys by the names a filter term uses."""
+        names = {"#": "number", "number": "number", "state": "state", "value": "value", "test": "test",
+                 "epochs": "epochs", "time": "time", "worker": "worker"}
+        return names | {name.lower(): f"p.{name}" for name in self.param_names}
 
     def _params(self, params: dict) -> dict[str, str]:
-        return {f"p.{name}": str(params[name]) for name in self.param_names if name in params}
+        return {f"p.{name}": param_text(params[name]) for name in self.param_names if name in params}
+
+    def _raw_params(self, params: dict) -> dict[str, Any]:
+        return {f"p.{name}": params[name] for name in self.param_names if name in params}
 
     def visible(self, key: str) -> bool:
-        return not (self.hide_unfinished and self.states.get(key) in UNFINISHED)
+        if self.hide_unfinished and self.states.get(key) in UNFINISHED:
+            return False
+        raw = self.raw.get(key, {})
+        return all(test(raw) for test in self.filter_tests)
 
     def _show(self, key: str, changed: dict[str, Any]) -> None:
         """Add the row, update the changed cells of a shown row, or remove a row the filter now hides."""
@@ -142,6 +223,8 @@ class TrialTable(DataTable):
         if key in self.cells:
             return
         self.states[key] = "RUNNING"
+        self.raw[key] = {"number": event.number, "state": "RUNNING", "worker": event.worker,
+                         **self._raw_params(event.params)}
         self.cells[key] = {"best": "", "number": event.number, "state": state_markup("RUNNING"), "value": "-",
                            "test": "-", "epochs": "-", "time": "-", **self._params(event.params),
                            "worker": event.worker}
@@ -156,6 +239,9 @@ class TrialTable(DataTable):
         changed.update({column: value for column, value in self._params(event.params).items()
                         if known.get(column) != value})  # another worker's row, seen before all were drawn
         known.update(changed)
+        self.raw[key] = {"number": event.number, "state": event.state, "value": event.value,
+                         "test": event.test_accuracy, "epochs": event.epochs_trained, "time": event.duration,
+                         "worker": event.worker, **self._raw_params(event.params)}
         self.states[key] = event.state
         self.values[key] = event.value
         self._show(key, changed)
@@ -172,21 +258,74 @@ class TrialTable(DataTable):
                 self._set_cell(key, "best", BEST_MARK)
         self.best_key = key
 
-    def action_sort_by_value(self) -> None:
-        """Best first (the lowest for a loss); pruned and failed trials (a partial curve's value, or none) after
-        every complete one, running ones last."""
-        keys = sorted((key.value for key in self.rows),
-                      key=lambda key: (self.states.get(key) in UNFINISHED, self.goal.sort_key(self.values.get(key))))
+    def order_key(self, key: str) -> tuple:
+        """Where a row goes under the current sort: by value, the best first (the lowest for a loss), pruned and
+        failed trials after every complete one, running ones last; by any other column, its values in order,
+        empty cells last."""
+        if self.sort_key == "value":
+            return self.states.get(key) in UNFINISHED, self.goal.sort_key(self.values.get(key))
+        value = self.raw.get(key, {}).get(self.sort_key)
+        number = as_number(value)
+        return (value is None, number is None, number if number is not None else str(value))
+
+    def apply_sort(self) -> None:
+        keys = sorted((key.value for key in self.rows), key=self.order_key)
+        if self.sort_reverse:  # rows without a value in the column (running trials) stay last
+            empty = [key for key in keys if self.raw.get(key, {}).get(self.sort_key) is None]
+            keys = [key for key in keys if self.raw.get(key, {}).get(self.sort_key) is not None][::-1] + empty
         rank = {int(key): index for index, key in enumerate(keys)}
         self.sort("number", key=lambda number: rank[number])
 
+    def sort_by(self, column: str, reverse: bool = False) -> None:
+        self.sort_key, self.sort_reverse = column, reverse
+        self.apply_sort()
+        self.show_sort()
+
+    def show_sort(self) -> None:
+        """The sorted column's header carries ▲ (ascending; for values: best first) or ▼."""
+        arrow = "▼" if self.sort_reverse else "▲"
+        for key, column in self.columns.items():
+            label = column.label.plain.rstrip(" ▲▼")
+            column.label = Text(f"{label} {arrow}" if key.value == self.sort_key else label)
+        self._require_update_dimensions = True
+        self.refresh()
+
+    def action_sort_by_value(self) -> None:
+        self.sort_by("value")
+
     def action_sort_by_number(self) -> None:
-        self.sort("number")
+        self.sort_by("number")
+
+    def action_sort_column(self, step: int) -> None:
+        keys = [key.value for key in self.columns if key.value != "best"]
+        self.sort_by(keys[(keys.index(self.sort_key) + step) % len(keys)])
+
+    def action_invert_sort(self) -> None:
+        self.sort_by(self.sort_key, not self.sort_reverse)
+
+    def set_filter(self, text: str) -> None:
+        """Keep the rows that match every term of `text` (ConfigError names a term's unknown column)."""
+        columns = self.column_names
+        self.filter_tests = [term_test(term, columns) for term in text.split()]
+        self.filter_text = text.strip()
+        self.rebuild()
 
     def action_toggle_unfinished(self) -> None:
-        """Hide (or show again) pruned and failed trials: the rows are rebuilt from the kept cells."""
         self.hide_unfinished = not self.hide_unfinished
+        self.rebuild()
+        self.notify("pruned and failed trials hidden" if self.hide_unfinished else "every trial shown", timeout=2)
+
+    def rebuild(self) -> None:
+        """Rows again from the kept cells, after the filter changed, in the current sort."""
         self.clear()
         for key in sorted(self.cells, key=int):
             self._show(key, {})
-        self.notify("pruned and failed trials hidden" if self.hide_unfinished else "every trial shown", timeout=2)
+        if self.sorted_otherwise:
+            self.apply_sort()
+
+    @property
+    def shown_text(self) -> str:
+        """What hides rows, for the line under the table; empty when every trial is shown."""
+        parts = [f"filter {self.filter_text!r}"] if self.filter_text else []
+        parts += ["pruned/failed hidden"] if self.hide_unfinished else []
+        return f"{' · '.join(parts)} · {self.row_count} of {len(self.cells)} trials shown" if parts else ""
