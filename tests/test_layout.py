@@ -89,3 +89,16 @@ async def test_at_80x24_the_essentials_are_on_screen(tmp_path):
         shown = " ".join(strip.text for strip in question.render_lines(question.size.region))
         assert "(recorded as FAIL)" in " ".join(shown.split())
         await pilot.press("n")
+
+
+async def test_120x35_stacks_the_table_over_one_chart_and_keeps_parameter_names(tmp_path):
+    """At exactly 120x35 side by side gave a 3-row history chart and one-letter parameter columns: it stacks."""
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=factory())
+    async with app.run_test(size=(120, 35)) as pilot:
+        screen = await finished_dashboard(pilot, app)
+        history = screen.query_one(HistoryPlot)
+        assert screen.has_class("-compact") and history.region.height >= 10
+        table = screen.query_one(TrialTable)
+        shown = [column for column in table.ordered_columns if column.key.value.startswith("p.")]
+        assert all(column.get_render_width(table) >= len(column.label.plain) for column in shown)
+        assert table.region.right <= 120 and "layer_num" in " ".join(c.label.plain for c in shown)

@@ -422,4 +422,4 @@ async def test_help_lists_this_screen_s_keys_first_and_scrolls_at_80x24(tmp_path
         assert table.cursor_row == 0 and table.scroll_offset.y == 0
         await pilot.press("escape")
         assert app.screen is run_screen
-        await pilot.press("q")
+        make.last.close()

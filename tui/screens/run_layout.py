@@ -9,7 +9,7 @@ from textual.geometry import Size
 
 from tui.widgets.best_panel import BestPanel
 
-COMPACT_BELOW = Size(120, 35)  # narrower or lower than this: the table above one chart, the log on `5`
+COMPACT_BELOW = Size(140, 40)  # narrower or lower: the table above one chart, the log on `5` (120x35 reads better so)
 PANELS = {"table": "#trials", "history": "#history", "curves": "#curves", "importances": "#importances",
           "log": "#log"}
 CHARTS = ("#history", "#curves", "#importances")
