@@ -205,8 +205,10 @@ async def test_export_and_back_to_setup(finished_study):
 
 
 async def test_end_to_end_with_the_real_engine(tmp_path):
+    """Two real trials; when the study ends the app writes its report as `tunedeck run` does (summary.md,
+    trials.csv, the plots, and --export's copy), before the user quits."""
     config = fix(tiny_config(tmp_path, n_trials=2), epochs=1)
-    app = TunedeckApp(config, runner_factory=StudyRunner)
+    app = TunedeckApp(config, runner_factory=StudyRunner, reports=(tmp_path / "shared.md", True))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state == "finished", 120)
@@ -214,6 +216,12 @@ async def test_end_to_end_with_the_real_engine(tmp_path):
         assert table.row_count == 2
         assert {Text.from_markup(table.get_cell(str(n), "state")).plain for n in range(2)} == {"COMPLETE"}
         assert app.screen.query_one(BestPanel).best is not None
+        await pilot.press("q")
+    run_dir = config.run_dir
+    summary = (run_dir / "summary.md").read_text()
+    assert f"# Study `{config.name}`" in summary or config.name in summary.splitlines()[0]
+    assert len((run_dir / "trials.csv").read_text().splitlines()) == 3  # a header and the two trials
+    assert (run_dir / "plots" / "history.png").stat().st_size > 0 and (tmp_path / "shared.md").exists()
 
 
 async def test_engine_error_is_shown_and_the_app_survives(tmp_path):

@@ -41,8 +41,10 @@ class TunedeckApp(App):
 
     def __init__(self, config: StudyConfig | None = None, runner_factory: SourceFactory = StudyRunner,
                  watch: tuple[str | list[str], str | None] | None = None, config_path: str | None = None,
-                 bell: bool = False) -> None:
+                 bell: bool = False, reports: tuple[Path | None, bool] | None = None) -> None:
         super().__init__()
+        # (--export FILE.md or None, plots): a study started here writes its summary when it ends, as `run` does
+        self.reports = reports
         self.ring_bell = bell  # --bell: a bell and a notification on a new best and on a failed trial
         self.config = config or StudyConfig()
         self.config_path = config_path or "tunedeck.toml"  # shown in the form's Config file field
@@ -181,11 +183,13 @@ def terminal_apart_from_fd2(log_path: Path) -> Iterator[None]:
 
 
 def run_app(config: StudyConfig | None = None, watch: tuple[str | list[str], str | None] | None = None,
-            config_path: str | None = None, bell: bool = False) -> int:
+            config_path: str | None = None, bell: bool = False, export: str | None = None,
+            plots: bool = True) -> int:
     """Open the app with a prefilled setup form (from `config_path`, if it was opened with one), or on a study
-    to watch."""
+    to watch. A study started here writes runs/<study>/summary.md (and `export`) when it ends."""
     config = config or StudyConfig()
-    app = TunedeckApp(config, watch=watch, config_path=config_path, bell=bell)
+    app = TunedeckApp(config, watch=watch, config_path=config_path, bell=bell,
+                      reports=(Path(export) if export else None, plots))
     with terminal_apart_from_fd2(Path(config.out_dir) / "tensorflow.log"):
         app.run()
     return app.signal_status or app.return_code or 0

@@ -206,7 +206,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 def cmd_app(args: argparse.Namespace) -> int:
     from tui.app import run_app
 
-    return run_app(build_config(args), config_path=args.config, bell=args.bell)
+    return run_app(build_config(args), config_path=args.config, bell=args.bell, export=args.export,
+                   plots=not args.no_plots)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:

@@ -117,8 +117,15 @@ class RunScreen(StudyActions, TrialActions, FilterActions, ZoomableLayout, Scree
 
     @work(thread=True, exclusive=True, group="study", exit_on_error=False)
     def run_engine(self) -> StudyFinished:
-        """The engine thread: runs the whole study; events come back through post_message."""
-        return self.source.run()
+        """The engine thread: runs the whole study (events come back through post_message), then, for a study
+        this app started, writes its report as `tunedeck run` does, before a quit can end the app."""
+        finished = self.source.run()
+        reports = getattr(self.app, "reports", None)
+        started_here = self.source.trains_here or self.source.owns_workers
+        if reports is not None and started_here and finished.reason != StopReason.STORAGE_UNREACHABLE:
+            export, plots = reports
+            self.write_summary(self.config.run_dir / "summary.md", export, plots=plots)
+        return finished
 
     # --- engine events ---------------------------------------------------------------
     def write_log(self, line: str, level: int = logging.INFO) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from textual import work
 
@@ -41,16 +43,22 @@ class StudyActions:
 
     @work(thread=True, group="export", exit_on_error=False)
     def export_summary(self) -> None:
-        """Render the Markdown summary off the UI thread (it reads the study from storage)."""
+        """`e`: the Markdown summary, trials.csv and the plots, off the UI thread (it reads the study)."""
+        self.write_summary(self.config.run_dir / "summary.md")
+
+    def write_summary(self, *paths: Path | None, plots: bool = True) -> None:
+        """Write the study's summary to each path (in a thread: it reads the storage); say where, or why not."""
         from engine.report import export_report
 
-        try:
-            path = export_report(self.config.storage_url, self.config.name, self.config.run_dir / "summary.md")
-        except Exception as exc:  # noqa: BLE001 - shown to the user, the app goes on
-            self.app.call_from_thread(self.notify, f"Export failed: {exc}", severity="error")
-            return
-        self.app.call_from_thread(self.notify, f"Summary written to {path.resolve()}", title="Exported")
-        self.app.call_from_thread(self.write_log, f"summary written to {path.resolve()}")
+        for path in filter(None, paths):
+            try:
+                path = export_report(self.config.storage_url, self.config.name, path, plots)
+            except Exception as exc:  # noqa: BLE001 - shown to the user, the app goes on
+                self.app.call_from_thread(self.notify, f"Export failed: {exc}", severity="error")
+                self.app.call_from_thread(self.write_log, f"summary not written: {exc}", logging.ERROR)
+                return
+            self.app.call_from_thread(self.notify, f"Summary written to {path.resolve()}", title="Exported")
+            self.app.call_from_thread(self.write_log, f"summary written to {path.resolve()}")
 
     def action_back_to_setup(self) -> None:
         if self.running:
