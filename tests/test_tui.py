@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import Input, Log, Select
 from tui_fakes import factory
 
-from engine import StopRequest, StudyConfig, StudyRunner
+from engine import StopRequest, StudyConfig, StudyRunner, dump_config
 from tui.app import TunedeckApp
 from tui.screens.modals import ConfirmScreen, HelpScreen, TrialDetailScreen
 from tui.screens.run import RunScreen
@@ -118,7 +118,10 @@ async def test_save_then_load_config(tmp_path):
         assert "n_trials = 17" in path.read_text()
         app.screen.query_one("#n_trials", Input).value = "5"
         app.screen.query_one("#config_path", Input).value = str(path)
-        await pilot.press("ctrl+o")
+        await pilot.press("ctrl+o")  # 5 is an edit since the save: asked first
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
         await pilot.pause()
         assert app.screen.query_one("#n_trials", Input).value == "17"
 
@@ -259,9 +262,61 @@ async def test_default_space_key_resets_edits(tmp_path):
         app.screen.query_one("#epochs-high", Input).value = "3"
         await pilot.pause()
         assert app.screen.errors
-        await pilot.press("ctrl+d")
+        app.screen.query_one("#subset", Input).focus()  # ctrl+d in a text field: asked, not a deleted character
+        app.screen.query_one("#subset", Input).value = "500"
+        await pilot.press("home", "ctrl+d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # kept
+        await pilot.pause()
+        assert rows(app)["epochs"]["high"] == "3" and app.screen.query_one("#subset", Input).value == "500"
+        await pilot.press("ctrl+d", "y")
         await pilot.pause()
         assert rows(app)["epochs"]["high"] == "50" and not app.screen.errors
+        assert app.screen.query_one("#subset", Input).value == "500"
+
+
+async def test_edits_are_never_lost_without_asking(tmp_path):
+    """A model switch keeps the edited space for the switch back; a kind change keeps the values (a range's low
+    becomes the fixed value, a small int range the choices); ctrl+o asks before replacing unsaved edits; valid
+    empty fields (Subset all, Timeout none) stay unmarked after tabbing through them."""
+    path = tmp_path / "saved.toml"
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=factory(), config_path=str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.query_one("#epochs-high", Input).value = "20"
+        await pilot.pause()
+        screen.query_one("#model", Select).value = "cnn"
+        await pilot.pause(0.3)
+        assert "k" in rows(app)
+        screen.query_one("#model", Select).value = "mlp"
+        await pilot.pause(0.3)
+        assert rows(app)["epochs"]["high"] == "20"  # the edit came back with the model
+        screen.query_one("#layer_num-kind", Select).value = "categorical"
+        await pilot.pause()
+        assert rows(app)["layer_num"]["choices"] == "2, 3, 4"
+        screen.query_one("#layer_num-kind", Select).value = "int"
+        await pilot.pause()
+        assert rows(app)["layer_num"] | {} == {**rows(app)["layer_num"], "low": "2", "high": "4"}
+        screen.query_one("#layer_num-kind", Select).value = "fixed"
+        await pilot.pause()
+        assert rows(app)["layer_num"]["value"] == "2"
+        screen.query_one("#subset", Input).focus()
+        await pilot.press("tab", "tab", "tab")
+        assert not screen.query_one("#subset", Input).has_class("-invalid")
+        screen.query_one("#timeout", Input).focus()
+        await pilot.press("tab")
+        assert not screen.query_one("#timeout", Input).has_class("-invalid")
+        path.write_text(dump_config(StudyConfig(n_trials=17)))
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)  # the edits are not saved: asked
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.screen is screen and rows(app)["epochs"]["high"] == "20"
+        await pilot.press("ctrl+o", "y")
+        await pilot.pause(0.3)
+        assert app.screen.query_one("#n_trials", Input).value == "17"
 
 
 async def test_resumed_study_counts_replayed_trials_once(tmp_path):
@@ -431,3 +486,16 @@ async def test_help_lists_this_screen_s_keys_first_and_scrolls_at_80x24(tmp_path
         await pilot.press("escape")
         assert app.screen is run_screen
         make.last.close()
+
+
+async def test_the_focused_drop_down_stands_out(tmp_path):
+    from textual.widgets._select import SelectCurrent
+
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=factory())
+    async with app.run_test(size=SIZE) as pilot:
+        sampler, pruner = (app.screen.query_one(f"#{key}", Select) for key in ("sampler", "pruner"))
+        sampler.focus()
+        await pilot.pause()
+        focused = sampler.query_one(SelectCurrent).styles.background
+        other = pruner.query_one(SelectCurrent).styles.background
+        assert sum(abs(a - b) for a, b in zip(focused.rgb, other.rgb, strict=True)) > 60

@@ -18,8 +18,9 @@ from engine.errors import plain
 from engine.models import BUILTIN_SPECS, is_model_file, spec_for
 from engine.store import mask_url, url_from_env
 from engine.study import FIELD_HELP, OBJECTIVES, PRUNERS, SAMPLERS
-from tui.form import check_form
+from tui.form import check_form, param_fields
 from tui.guard import guarded
+from tui.screens.modals import ConfirmScreen
 from tui.screens.setup_files import ConfigFileActions, show_error
 from tui.widgets.data_summary import DataSummary
 from tui.widgets.footer import PriorityFooter
@@ -60,7 +61,8 @@ class SetupScreen(ConfigFileActions, Screen):
         Binding("ctrl+r", "start", "Start", id="setup.start", priority=True),
         Binding("ctrl+o", "load", "Load config", id="setup.load"),
         Binding("ctrl+s", "save", "Save config", id="setup.save"),
-        Binding("ctrl+d", "defaults", "Default space", id="setup.defaults"),
+        Binding("ctrl+d", "defaults", "Default space", id="setup.defaults", priority=True,
+                tooltip="Reset the search space to the model's defaults (asks when it was edited)"),
     ]
 
     def __init__(self, config: StudyConfig, config_path: str = "tunedeck.toml") -> None:
@@ -69,6 +71,10 @@ class SetupScreen(ConfigFileActions, Screen):
         self.config_path = config_path  # the file the app was opened with, or where the form is saved
         self.errors: dict[str, str] = {}
         self.model_state = (config.model, "") if is_model_file(config.model) else ("", "")  # (file, its error)
+        self.spaces: dict[str, dict[str, dict[str, Any]]] = {}  # each model's space as the user left it
+        self.shown_model = str(Path(config.model).expanduser().absolute()) if is_model_file(config.model) \
+            else config.model  # whose space the rows are
+        self.pristine: tuple | None = None  # the form as loaded or saved: edits since are asked about
 
     def compose(self) -> ComposeResult:
         c = self.config
@@ -87,7 +93,7 @@ class SetupScreen(ConfigFileActions, Screen):
                 yield field("Path (.npz or IDX dir)", Input(c.dataset if is_path else "", compact=True, id="path",
                                                            placeholder="~/data/mnist.npz"), "path")
                 yield field("Subset (0 = all)", Input(str(c.subset or ""), type="integer", compact=True, id="subset",
-                                                      placeholder="all"), "subset")
+                                                      placeholder="all", valid_empty=True), "subset")
             yield DataSummary(id="data-info")
             yield Label("Search space", classes="section")
             yield Vertical(*[ParamRow(param) for param in c.space], id="space")
@@ -95,7 +101,7 @@ class SetupScreen(ConfigFileActions, Screen):
             with Horizontal(classes="fields"):
                 yield field("Trials", Input(str(c.n_trials), type="integer", compact=True, id="n_trials"), "n_trials")
                 yield field("Timeout (s)", Input(str(c.timeout or ""), type="number", compact=True, id="timeout",
-                                                 placeholder="none"), "timeout")
+                                                 placeholder="none", valid_empty=True), "timeout")
                 yield field("Sampler", Select([(s, s) for s in SAMPLERS], value=c.sampler, allow_blank=False,
                                               compact=True, id="sampler"), "sampler")
                 yield field("Seed", Input(str(c.seed), type="integer", compact=True, id="seed"), "seed")
@@ -118,7 +124,7 @@ class SetupScreen(ConfigFileActions, Screen):
             yield Label("Workers", classes="section")
             with Horizontal(classes="fields"):
                 yield field("Workers", Input(str(c.workers or ""), type="integer", compact=True, id="workers",
-                                             placeholder="one per GPU, else 1"), "workers")
+                                             placeholder="one per GPU, else 1", valid_empty=True), "workers")
                 yield field("GPUs", Input(c.gpus, compact=True, id="gpus", placeholder="e.g. 0,1"), "gpus")
                 yield field("Heartbeat (s)", Input(str(c.heartbeat), type="integer", compact=True, id="heartbeat"),
                             "heartbeat")
@@ -144,6 +150,18 @@ class SetupScreen(ConfigFileActions, Screen):
         self.validate()
         self.find_gpus()
         self.describe_data()
+        self.call_after_refresh(self.remember_form)
+
+    def remember_form(self) -> None:
+        """The form as it is now counts as saved: ctrl+o asks before replacing edits made after this."""
+        self.pristine = self.form_state()
+
+    def form_state(self) -> tuple:
+        return self.form_values(), self.space_fields()
+
+    @property
+    def edited(self) -> bool:
+        return self.pristine is not None and self.form_state() != self.pristine
 
     @work(thread=True, group="gpus", exit_on_error=False)
     def find_gpus(self) -> None:
@@ -181,8 +199,8 @@ class SetupScreen(ConfigFileActions, Screen):
 
     async def model_loaded(self, path: str, space) -> None:
         self.model_state = (path, "")
-        if self.model_choice() == path:
-            await self.replace_space(space)
+        if self.model_choice() == path and self.shown_model != path:
+            await self.show_space_of(path, space)
         self.validate()
 
     def describe_data(self) -> None:
@@ -245,9 +263,8 @@ class SetupScreen(ConfigFileActions, Screen):
         if event.select.id == "model":
             self.query_one("#field-model_path").display = event.value == FILE_OPTION
             model = self.model_choice()
-            if model in BUILTIN_SPECS and model != self.config.model:
-                self.config = StudyConfig(model=model)
-                await self.replace_space(spec_for(model).default_space())
+            if model in BUILTIN_SPECS and model != self.shown_model:
+                await self.show_space_of(model, spec_for(model).default_space())
             elif is_model_file(model):
                 self.load_model_file(model)
         if event.select.id == "dataset":
@@ -255,12 +272,19 @@ class SetupScreen(ConfigFileActions, Screen):
             self.describe_data()
         self.validate()
 
-    async def replace_space(self, space) -> None:
+    async def show_space_of(self, model: str, defaults) -> None:
+        """Switching model keeps the space shown as it was edited, for a switch back; the new model's space is
+        the one it was left with, else its defaults."""
+        self.spaces[self.shown_model] = self.space_fields()
+        self.shown_model = model
+        await self.replace_space(defaults, self.spaces.get(model, {}))
+
+    async def replace_space(self, space, fields: dict[str, dict[str, Any]] | None = None) -> None:
         container = self.query_one("#space", Vertical)
         for row in container.query(ParamRow):
             row.ready = False
         await container.remove_children()
-        await container.mount_all([ParamRow(param) for param in space])
+        await container.mount_all([ParamRow(param, (fields or {}).get(param.name)) for param in space])
 
     # --- actions ----------------------------------------------------------------------
     @guarded
@@ -273,13 +297,22 @@ class SetupScreen(ConfigFileActions, Screen):
         self.app.start_study(config)
 
     @guarded
-    async def action_defaults(self) -> None:
+    def action_defaults(self) -> None:
+        """ctrl+d (in a text field too: it does not delete there): the model's default space, asked first when
+        the rows were edited."""
         model = self.model_choice()
-        if model in BUILTIN_SPECS:
-            await self.replace_space(spec_for(model).default_space())
-        elif is_model_file(model) and self.model_state == (model, ""):
-            await self.replace_space(spec_for(model).default_space())  # loaded already: the cached spec
-        self.validate()
+        if not (model in BUILTIN_SPECS or (is_model_file(model) and self.model_state == (model, ""))):
+            return  # a model file not loaded yet has no defaults to show
+        space = spec_for(model).default_space()  # a loaded model file's spec is cached
+
+        async def reset(yes: bool | None = True) -> None:
+            if yes:
+                await self.replace_space(space)
+                self.validate()
+
+        if self.space_fields() == {param.name: param_fields(param) for param in space}:
+            return
+        self.app.push_screen(ConfirmScreen("Replace the edited search space with the model's defaults?"), reset)
 
     @on(Button.Pressed)
     @guarded

@@ -24,6 +24,7 @@ class ConfigFileActions:
 
     @guarded
     def action_load(self) -> None:
+        """Fill the form from the file; edits made since the form was loaded or saved are asked about first."""
         path = self.query_one("#config_path", Input).value
         try:
             config = load_config(path)
@@ -31,8 +32,16 @@ class ConfigFileActions:
             show_error(self.query_one("#err-config", Static), str(exc))
             self.notify(str(exc), title="Cannot load the config", severity="error", timeout=10)
             return
-        self.app.open_setup(config, path)
-        self.app.notify(f"Loaded {path}")
+
+        def load(yes: bool | None = True) -> None:
+            if yes:
+                self.app.open_setup(config, path)
+                self.app.notify(f"Loaded {path}")
+
+        if not self.edited:
+            load()
+            return
+        self.app.push_screen(ConfirmScreen(f"Replace this form's unsaved edits with {path}?"), load)
 
     @guarded
     def action_save(self) -> None:
@@ -60,4 +69,5 @@ class ConfigFileActions:
             show_error(self.query_one("#err-config", Static), message)
             self.notify(message, severity="error")
             return
+        self.remember_form()
         self.notify(f"Saved {path}")

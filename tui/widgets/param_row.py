@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from textual.app import ComposeResult
@@ -13,6 +14,8 @@ from engine.space import KINDS
 from tui.form import param_fields
 
 NUMBER = r"[-+0-9.eE]*"
+NUMBER_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+MOST_CHOICES = 12  # an int range this small becomes its every value when it turns categorical
 ANY = None  # choices and fixed values may be strings too: relu, tanh
 
 
@@ -34,10 +37,12 @@ class ParamRow(Vertical):
     ParamRow.kind-fixed .range, ParamRow.kind-fixed .choices { display: none; }
     """
 
-    def __init__(self, param: Param) -> None:
-        super().__init__(id=f"row-{param.name}", classes=f"kind-{param.kind}")
+    def __init__(self, param: Param, fields: dict[str, Any] | None = None) -> None:
+        """A row for `param`, showing `fields` (its text as a user left it) when given."""
+        self.initial = fields or param_fields(param)
+        super().__init__(id=f"row-{param.name}", classes=f"kind-{self.initial['kind']}")
         self.param = param.name
-        self.initial = param_fields(param)
+        self.kind = self.initial["kind"]  # shown now: a change starts the new kind from this one's values
         self.ready = False  # its inputs are mounted (and it is not being removed): its fields can be read
 
     def on_mount(self) -> None:
@@ -64,6 +69,28 @@ class ParamRow(Vertical):
         if "kind" in event.select.classes:
             for kind in KINDS:
                 self.set_class(kind == event.value, f"kind-{kind}")
+            self.carry_values(str(event.value))
+
+    def carry_values(self, kind: str) -> None:
+        """A kind change keeps what was typed: the new kind's empty fields start from the others (a range's low
+        becomes the fixed value, a small int range its choices, choices a range), and every field stays for a
+        change back."""
+        fields, previous, self.kind = self.fields(), self.kind, kind
+        numbers = [float(c) for c in fields["choices"].replace(",", " ").split() if NUMBER_TEXT.fullmatch(c)]
+        seeds: dict[str, str] = {}
+        if kind == "fixed":
+            seeds["value"] = fields["low"] or fields["choices"].split(",")[0].strip()
+        elif kind == "categorical":
+            seeds["choices"] = (range_choices(fields, previous == "int") if previous in ("int", "float")
+                                else fields["value"])
+        elif numbers:
+            seeds |= {"low": plain_number(min(numbers)), "high": plain_number(max(numbers))}
+        elif fields["value"]:
+            seeds |= {"low": fields["value"], "high": fields["value"]}
+        for part, text in seeds.items():
+            box = self.query_one(f"#{self.param}-{part}", Input)
+            if not box.value and text:
+                box.value = text
 
     def fields(self) -> dict[str, Any]:
         """The row's current text, keyed like `tui.form.param_fields`."""
@@ -79,3 +106,19 @@ class ParamRow(Vertical):
         error = self.query_one(".row-error", Static)
         error.update(message)
         error.display = bool(message)
+
+
+def plain_number(number: float) -> str:
+    return str(int(number)) if number.is_integer() else f"{number:g}"
+
+
+def range_choices(fields: dict[str, Any], whole: bool) -> str:
+    """An int range's every value (when there are few), else its two ends, as choices text."""
+    try:
+        low, high = float(fields["low"]), float(fields["high"])
+        step = float(fields["step"] or 1)
+    except ValueError:
+        return ""
+    if whole and step > 0 and (high - low) / step < MOST_CHOICES:
+        return ", ".join(plain_number(low + i * step) for i in range(int((high - low) / step) + 1))
+    return f"{plain_number(low)}, {plain_number(high)}"
