@@ -499,3 +499,30 @@ async def test_the_focused_drop_down_stands_out(tmp_path):
         focused = sampler.query_one(SelectCurrent).styles.background
         other = pruner.query_one(SelectCurrent).styles.background
         assert sum(abs(a - b) for a, b in zip(focused.rgb, other.rgb, strict=True)) > 60
+
+
+def test_headless_eta_after_a_resume_and_one_line_a_trial_at_100_columns():
+    """Seven trials of 10 s replayed at once by a resume, three left: ETA about 30 s (rich's own speed estimate
+    said 0:00:01); at 100 columns each trial of the table is one line, long parameters cut with …"""
+    import io
+
+    from rich.console import Console
+    from tui_fakes import started
+
+    from engine import TrialFinished
+    from tui.headless import RunDisplay
+
+    display = RunDisplay()
+    display.handle(started(n_trials=10))
+    params = {f"parameter_{i}": 0.0012345 * i for i in range(8)}
+    for number in range(7):
+        display.handle(TrialFinished(number, "COMPLETE", 0.9, params, 10.0, test_accuracy=0.9, epochs_trained=5,
+                                     worker="a-long-host-name:12345/gpu0"))
+    assert 29 <= display.eta() <= 30
+    stream = io.StringIO()
+    Console(file=stream, width=100, force_terminal=False).print(display)
+    lines = stream.getvalue().splitlines()
+    assert "ETA 0:00:" in lines[0]
+    rows = [line for line in lines if "COMPLETE" in line]
+    assert len(rows) == 6 and all(line.rstrip().endswith("…") for line in rows)
+    assert len(lines) <= 1 + 1 + 1 + 6  # the bar, the best, the header, six trials

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import TextIO
@@ -18,12 +19,13 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from engine import (
     BestChanged,
@@ -45,11 +47,13 @@ from engine import (
     WorkerPool,
 )
 from engine.logs import native_stderr_to
-from engine.report import export_report, number_text, params_text
+from engine.report import clock_text, eta_seconds, export_report, number_text, params_text
 from engine.signals import SignalRelay
 from tui.formatting import state_markup
 
 LAST_TRIALS = 6
+WORKER_WIDTH = 18
+FIXED_WIDTH = 5 + 8 + 6 + 8 + 6 + 6 + WORKER_WIDTH + 2 * 8  # the table's columns before the params, and padding
 
 
 class RunDisplay:
@@ -62,8 +66,7 @@ class RunDisplay:
         self.bell = bell  # rings on a new best and on a failed trial (--bell)
         self.lines = lines  # stdout that is not a terminal (a file, tee): a plain line per finished trial, at once
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                 MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-                                 TimeRemainingColumn())
+                                 MofNCompleteColumn(), TimeElapsedColumn(), EtaColumn(self))
         self.task = self.progress.add_task("starting", total=None)
         self.best: BestChanged | None = None
         self.last: deque[TrialFinished] = deque(maxlen=LAST_TRIALS)
@@ -71,6 +74,8 @@ class RunDisplay:
         self.messages: list[str] = []
         self.started: StudyStarted | None = None
         self.outage = ""  # "storage unreachable, retrying (12 s)" while it lasts
+        self.durations: list[float] = []  # of finished (complete or pruned) trials, replayed ones included
+        self.eta_at: tuple[float, float] | None = None  # (seconds left, when estimated), at each finished trial
         self.lock = threading.Lock()
 
     def handle(self, event: object) -> None:
@@ -105,6 +110,8 @@ class RunDisplay:
                     self.lines.print(trial_line(event), markup=False, highlight=False, soft_wrap=True)
                 if event.state != "FAIL":
                     self.progress.advance(self.task)
+                    self.durations.append(event.duration)
+                    self.estimate()
                 elif self.bell and self.started:
                     self.bell.bell()
             case BestChanged():
@@ -113,6 +120,7 @@ class RunDisplay:
                 self.best = event
             case StudyFinished():
                 self.running.clear()
+                self.eta_at = None
                 self.messages.append(escape(f"done: {event.text}"))
             case StorageOutage(over=True):
                 self.outage = ""
@@ -122,11 +130,34 @@ class RunDisplay:
             case EngineError():
                 pass  # raised to the CLI, which prints it once on stderr
 
-    def __rich__(self) -> Group:
+    def estimate(self) -> None:
+        """ETA from the median trial's duration (rich's own ETA took a resumed study's replayed trials, which
+        arrive at once, for its speed: "0:00:01" with three trials left), as many at a time as run now."""
+        if self.started is not None:
+            left = self.started.n_trials - len(self.durations)
+            eta = eta_seconds(self.durations, left, len(self.running) + 1)
+            self.eta_at = None if eta is None else (eta, time.monotonic())
+
+    def eta(self) -> float | None:
+        if self.eta_at is None:
+            return None
+        seconds, since = self.eta_at
+        return max(0.0, seconds - (time.monotonic() - since))
+
+    def __rich_console__(self, console: Console, options):
+        self.width = options.max_width
+        yield self.render()
+
+    width = 100  # the console's, at the last render
+
+    def render(self) -> Group:
         with self.lock:
-            table = Table(box=None, header_style="bold")
-            for column in ("trial", "state", "value", "test acc", "epochs", "time", "worker", "params / error"):
-                table.add_column(column)
+            table = Table(box=None, header_style="bold")  # one line a trial at any width: long cells end in …
+            for column in ("trial", "state", "value", "test acc", "epochs", "time"):
+                table.add_column(column, no_wrap=True)
+            table.add_column("worker", no_wrap=True, overflow="ellipsis", max_width=WORKER_WIDTH)
+            table.add_column("params / error", no_wrap=True, overflow="ellipsis",
+                             max_width=max(12, self.width - FIXED_WIDTH))
             for t in self.last:
                 table.add_row(str(t.number), state_markup(t.state), number_text(t.value),
                               number_text(t.test_accuracy), str(t.epochs_trained), f"{t.duration:.1f}s",
@@ -135,7 +166,21 @@ class RunDisplay:
                     f"{number_text(self.best.test_accuracy)}) {escape(params_text(self.best.params))}"
                     if self.best else "best: -")
             outage = [self.outage] if self.outage else []
-            return Group(self.progress, *outage, best, *self.running.values(), table, *self.messages)
+            running = [Text.from_markup(line, overflow="ellipsis", end="") for line in self.running.values()]
+            for line in running:
+                line.no_wrap = True
+            return Group(self.progress, *outage, best, *running, table, *self.messages)
+
+
+class EtaColumn(ProgressColumn):
+    """ "ETA 0:03:10" from the display's estimate, counting down between trials."""
+
+    def __init__(self, display: RunDisplay) -> None:
+        super().__init__()
+        self.display = display
+
+    def render(self, task) -> Text:
+        return Text(f"ETA {clock_text(self.display.eta())}", style="progress.remaining")
 
 
 def trial_line(t: TrialFinished) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 
@@ -42,3 +43,12 @@ def clock_text(seconds: float | None) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def eta_seconds(durations: list[float], remaining: int, parallel: int = 1) -> float | None:
+    """Time left: the median finished trial's duration for each trial left, `parallel` at a time; None before any
+    trial has finished (a resumed study's earlier trials count by their own durations, not by how fast they were
+    replayed)."""
+    if not durations:
+        return None
+    return statistics.median(durations) * -(-max(remaining, 0) // max(parallel, 1))

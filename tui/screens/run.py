@@ -7,7 +7,6 @@ protocol (engine.Source); the screen asks what a source can do, never which one 
 from __future__ import annotations
 
 import logging
-import statistics
 import time
 from collections.abc import Callable
 
@@ -37,7 +36,7 @@ from engine import (
     TrialStarted,
     Waiting,
 )
-from engine.report import clock_text
+from engine.report import clock_text, eta_seconds
 from tui.formatting import fit_line
 from tui.messages import EngineEvent
 from tui.screens.run_actions import StudyActions
@@ -257,9 +256,9 @@ class RunScreen(StudyActions, TrialActions, FilterActions, ZoomableLayout, Scree
         return len(self.durations)
 
     def eta(self) -> float | None:
-        if not self.durations or self.started is None or self.state not in ("running", "stopping"):
+        if self.started is None or self.state not in ("running", "stopping"):
             return None
-        return statistics.median(self.durations) * max(self.started.n_trials - self.n_finished, 0)
+        return eta_seconds(self.durations, self.started.n_trials - self.n_finished, len(self.running_trials))
 
     def update_status(self) -> None:
         s = self.started
