@@ -102,3 +102,50 @@ async def test_120x35_stacks_the_table_over_one_chart_and_keeps_parameter_names(
         shown = [column for column in table.ordered_columns if column.key.value.startswith("p.")]
         assert all(column.get_render_width(table) >= len(column.label.plain) for column in shown)
         assert table.region.right <= 120 and "layer_num" in " ".join(c.label.plain for c in shown)
+
+
+async def test_the_history_chart_shows_every_point_whole_trial_ticks_and_its_key(tmp_path):
+    """Every complete trial's point is visible (drawn over the best line, no legend over the plot), the x axis
+    counts whole trials from 0, and the axis label says what each mark is."""
+    app = TunedeckApp(StudyConfig(out_dir=str(tmp_path)), runner_factory=factory())
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await finished_dashboard(pilot, app)
+        history = screen.query_one(HistoryPlot)
+        await wait_for(pilot, lambda: history.idle)
+        lines = history.render().plain.splitlines()
+        axis = next(index for index, line in enumerate(lines) if "└" in line)
+        assert sum(line.count("•") for line in lines[:axis]) == 3  # trials 0, 1 and 4
+        ticks = lines[axis + 1].split()
+        assert ticks == [str(n) for n in range(5)]
+        assert "─ best  • complete  x pruned  x failed (no value)" in lines[axis + 2]
+
+
+async def test_the_trial_detail_at_80x24_shows_the_parameters_and_c_copies_them_in_tmux(tmp_path, monkeypatch):
+    """The detail fits 80x24 (it showed `[space]` and a cut header); `c` in tmux, whose default drops OSC 52
+    from applications, fills tmux's paste buffer, and always writes the params to a file of the run."""
+    from tui_fakes import screen_lines
+
+    from tui.screens import modals
+
+    buffers: list[str] = []
+    monkeypatch.setenv("TMUX", "/tmp/tmux-0/default,1,0")
+    monkeypatch.setattr(modals, "tmux_buffer", lambda text: buffers.append(text) or True)
+    config = StudyConfig(out_dir=str(tmp_path))
+    app = TunedeckApp(config, runner_factory=factory())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await finished_dashboard(pilot, app)
+        await pilot.press("g", "enter")
+        await pilot.pause(0.3)
+        detail = app.screen
+        assert isinstance(detail, modals.TrialDetailScreen)
+        shown = "\n".join(screen_lines(app))
+        assert "layer_num = 2" in shown and "first_layer_unit = 64" in shown and "batch_size = 128" in shown
+        header = detail.query_one(Label)
+        text = " ".join(strip.text for strip in header.render_lines(header.size.region))
+        assert "test acc 0.9000" in " ".join(text.split()) and "worker" in text
+        await pilot.press("c")
+        await pilot.pause()
+        written = config.run_dir / "trial-0-params.toml"
+        assert buffers == [detail.params_toml] and written.read_text() == detail.params_toml
+        message = str(list(app._notifications)[-1].message)
+        assert "tmux's paste buffer" in message and str(written.resolve()) in message
