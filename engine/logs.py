@@ -58,3 +58,29 @@ def native_stderr_to(path: Path) -> Iterator[None]:
                 caught.seek(0)
                 with open(path, "ab") as target:
                     shutil.copyfileobj(caught, target)
+
+
+@contextlib.contextmanager
+def native_stderr_held() -> Iterator[list[bytes]]:
+    """Catch file descriptor 2 while the block runs (a user's model file imported to check a config, before the
+    run's folder exists: its TensorFlow import prints C++ logs); the yielded list then holds what was caught, for
+    `keep_native_log` once the run has a folder."""
+    held: list[bytes] = []
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield held
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            held.append(caught.read())
+
+
+def keep_native_log(path: Path, held: list[bytes]) -> None:
+    """Append what `native_stderr_held` caught to the run's native log, if the run made its folder."""
+    data = b"".join(held)
+    if data and path.parent.is_dir():
+        with open(path, "ab") as target:
+            target.write(data)

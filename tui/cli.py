@@ -192,9 +192,15 @@ def storage_of(args: argparse.Namespace) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from engine.logs import keep_native_log, native_stderr_held
     from tui.headless import run_headless
 
-    return run_headless(build_config(args), args.export, plots=not args.no_plots, bell=args.bell)
+    with native_stderr_held() as held:  # a model file's TensorFlow logs go to the run's log, not the terminal
+        config = build_config(args)
+    try:
+        return run_headless(config, args.export, plots=not args.no_plots, bell=args.bell)
+    finally:
+        keep_native_log(config.run_dir / "tensorflow.log", held)
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
@@ -204,10 +210,15 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
+    from engine.logs import keep_native_log, native_stderr_held
     from tui.app import run_app
 
-    return run_app(build_config(args), config_path=args.config, bell=args.bell, export=args.export,
-                   plots=not args.no_plots)
+    with native_stderr_held() as held:  # a model file's TensorFlow logs go to the app's log, not the terminal
+        config = build_config(args)
+    try:
+        return run_app(config, config_path=args.config, bell=args.bell, export=args.export, plots=not args.no_plots)
+    finally:
+        keep_native_log(Path(config.out_dir) / "tensorflow.log", held)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
