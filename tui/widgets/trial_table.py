@@ -27,6 +27,9 @@ FIXED_COLUMNS = (("#", "number", 5), ("state", "state", 8), ("value", "value", 6
 UNFINISHED = ("PRUNED", "FAIL")  # hidden by `f`, and sorted last by value
 SCREENFUL = 100  # rows, for DataTable's caches
 ROW_CACHE_SIZE = 500  # rendered rows kept, least recently used dropped (a screen shows a few dozen)
+# Following moves the cursor only when a tick brings a few rows: a burst (a resume's replay, a stream faster than
+# anyone reads) would render a screenful of new rows every tick; the cursor catches up when the burst ends.
+FOLLOW_MOST = 4
 TERM = re.compile(r"^([^\s=<>!]+)(=|!=|<=|>=|<|>)(.+)$")  # a filter term on one column: name=value, name>0.9
 COMPARE = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt, "<=": operator.le,
            ">=": operator.ge}
@@ -105,6 +108,7 @@ class TrialTable(DataTable):
         self.filter_text = ""
         self.filter_tests: list = []
         self.sort_key, self.sort_reverse = "number", False
+        self.following, self.followed_row = True, 0  # the cursor follows the newest row unless the user moved
         self.versions: dict[str, int] = {}  # by row: bumped when a cell of the row changes
         # DataTable keys its own render caches by a counter that every cell update bumps, so at 10,000 entries
         # they hold mostly stale renders: a quarter of a million objects for each full garbage collection to
@@ -148,7 +152,10 @@ class TrialTable(DataTable):
         if not pending:
             return
         rows = self.row_count
-        follow = rows == 0 or self.cursor_row >= rows - 1
+        if rows == 0 or self.cursor_row >= rows - 1:
+            self.following = True  # at the last row (again): follow
+        elif self.cursor_row != self.followed_row:
+            self.following = False  # the user moved off it
         for event in pending:
             match event:
                 case TrialStarted():
@@ -159,8 +166,9 @@ class TrialTable(DataTable):
                     self.mark_best(event.number)
         if self.sorted_otherwise:
             self.apply_sort()
-        elif follow and self.row_count > rows:
+        elif self.following and 0 < self.row_count - rows <= FOLLOW_MOST:
             self.move_cursor(row=self.row_count - 1)
+            self.followed_row = self.row_count - 1
 
     @property
     def sorted_otherwise(self) -> bool:
