@@ -150,6 +150,9 @@ class TrialTable(DataTable):
         """Apply the queued events in order; keep the sort; at the last row, follow the newest trial."""
         pending, self.pending = self.pending, []
         if not pending:
+            caught_up = self.cursor_row != self.followed_row or self.followed_row >= self.row_count - 1
+            if self.following and not self.sorted_otherwise and not caught_up:
+                self.follow()  # a burst has ended: catch up with the newest row
             return
         rows = self.row_count
         if rows == 0 or self.cursor_row >= rows - 1:
@@ -167,8 +170,11 @@ class TrialTable(DataTable):
         if self.sorted_otherwise:
             self.apply_sort()
         elif self.following and 0 < self.row_count - rows <= FOLLOW_MOST:
-            self.move_cursor(row=self.row_count - 1)
-            self.followed_row = self.row_count - 1
+            self.follow()
+
+    def follow(self) -> None:
+        self.move_cursor(row=self.row_count - 1)
+        self.followed_row = self.row_count - 1
 
     @property
     def sorted_otherwise(self) -> bool:
