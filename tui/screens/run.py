@@ -88,6 +88,7 @@ class RunScreen(StudyActions, TrialActions, FilterActions, ZoomableLayout, Scree
         self.end_time: float | None = None
         self.quitting = False
         self.outage: tuple[StorageOutage, float] | None = None  # the storage is unreachable: (event, when it came)
+        self.status_line = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -274,7 +275,10 @@ class RunScreen(StudyActions, TrialActions, FilterActions, ZoomableLayout, Scree
             down = StorageOutage(event.seconds + self.clock() - received, event.error)
             parts.insert(1, (0, f"[b red]{down.text}[/]"))
         status = self.query_one("#status", Static)
-        status.update(fit_line(parts, status.size.width or 78))
+        line = fit_line(parts, status.size.width or 78)
+        if line != self.status_line:  # one row whatever it says: no layout of the screen (a frame's worth)
+            self.status_line = line
+            status.update(line, layout=False)
 
     def watch_state(self, state: str) -> None:
         self.sub_title = state

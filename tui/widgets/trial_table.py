@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
@@ -118,17 +119,42 @@ class TrialTable(DataTable):
         self._row_renderable_cache = LRUCache(SCREENFUL)
         self._line_cache = LRUCache(SCREENFUL * 2)
         self.rendered: LRUCache[tuple, tuple[list[list[Segment]], list[list[Segment]]]] = LRUCache(ROW_CACHE_SIZE)
+        self.strips: LRUCache[tuple, Strip] = LRUCache(ROW_CACHE_SIZE)
+
+    def row_look(self, row_key: RowKey, line_no: int, base_style: Style, cursor_location: Coordinate,
+                 hover_location: Coordinate) -> tuple | None:
+        """What decides how a line of a trial's row looks; None for the header (DataTable renders it)."""
+        if row_key is self._header_row_key or self.cursor_type != "row" or row_key not in self._row_locations:
+            return None
+        row_index = self._row_locations.get(row_key)
+        return (row_key.value, self.versions.get(row_key.value, 0), row_index, line_no, base_style,
+                cursor_location.row == row_index, hover_location.row == row_index, self.show_cursor,
+                self._show_hover_cursor, self._pseudo_class_state,
+                tuple(column.get_render_width(self) for column in self.ordered_columns))
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """A cropped line, kept while its row looks the same: DataTable's own line cache is dropped by any cell
+        update or cursor move anywhere, so a frame cropped every visible line again (40 ms at 160x48)."""
+        try:
+            row_key, line_no = self._get_offsets(y)
+        except LookupError:
+            return super()._render_line(y, x1, x2, base_style)
+        look = self.row_look(row_key, line_no, base_style, self.cursor_coordinate, self.hover_coordinate)
+        if look is None:
+            return super()._render_line(y, x1, x2, base_style)
+        key = (look, x1, x2, self.size.width)
+        strip = self.strips.get(key)
+        if strip is None:
+            strip = super()._render_line(y, x1, x2, base_style)
+            self.strips.set(key, strip)
+        return strip
 
     def _render_line_in_row(self, row_key: RowKey, line_no: int, base_style: Style, cursor_location: Coordinate,
                             hover_location: Coordinate) -> tuple[list[list[Segment]], list[list[Segment]]]:
         """A row's rendered cells, kept until the row changes, moves, or the cursor comes or goes."""
-        if row_key is self._header_row_key or self.cursor_type != "row" or row_key not in self._row_locations:
+        key = self.row_look(row_key, line_no, base_style, cursor_location, hover_location)
+        if key is None:
             return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
-        row_index = self._row_locations.get(row_key)
-        key = (row_key.value, self.versions.get(row_key.value, 0), row_index, line_no, base_style,
-               cursor_location.row == row_index, hover_location.row == row_index, self.show_cursor,
-               self._show_hover_cursor, self._pseudo_class_state,
-               tuple(column.get_render_width(self) for column in self.ordered_columns))
         lines = self.rendered.get(key)
         if lines is None:
             lines = super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
@@ -138,6 +164,7 @@ class TrialTable(DataTable):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self.rendered.clear()
+        self.strips.clear()
 
     def _set_cell(self, key: str, column: str, value: Any) -> None:
         self.versions[key] = self.versions.get(key, 0) + 1
@@ -191,6 +218,7 @@ class TrialTable(DataTable):
         self.states.clear()
         self.versions.clear()
         self.rendered.clear()
+        self.strips.clear()
         # Fixed widths: updating a cell of an auto-width column re-measures the whole column (O(rows)).
         self.add_column(" ", key="best", width=1)
         for label, key, width in FIXED_COLUMNS:
