@@ -72,7 +72,7 @@ def term_test(term: str, columns: dict[str, str]):
 class TrialTable(DataTable):
     """Trials by number; the best row is starred; `<`/`>` pick the sort column, `I` inverts it, `v` sorts by value
     (best first), `n` by number; the sort is shown in the header and kept while rows stream in; `f` hides pruned
-    and failed trials; `filter` keeps rows that match text or `name=value` terms. At the last row, the cursor
+    and failed trials; `set_filter` keeps the rows that match text or `name=value` terms. At the last row, the cursor
     follows each new trial.
 
     Events are queued by `push` (O(1)) and applied by `flush` on the screen's timer, so a burst of trials
