@@ -8,6 +8,7 @@ from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
 COMPACT_BELOW = 120  # columns: the keys closer together
+PALETTE_WIDTH = 14  # the command palette's key, docked at the right end
 
 
 class PriorityFooter(Footer):
@@ -19,9 +20,14 @@ class PriorityFooter(Footer):
         active = self.screen.active_bindings
         shown = [(key, binding) for key, binding, _ in self.app.screen_bindings(self.screen) if binding.show]
         shown.sort(key=lambda row: row[1].action != "help")  # `?` first: it tells where every other key is
-        self.styles.grid_size_columns = len(shown) + 1
+        room = self.size.width - PALETTE_WIDTH if self.size.width else None  # None: not laid out yet
         for key, binding in shown:
-            yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description, binding.action,
+            display = self.app.get_key_display(binding)
+            width = len(display) + len(binding.description) + (2 if self.compact else 3)
+            if room is not None and width > room:
+                break  # the rest are in `?`: a key cut in half under the palette's would read as another
+            room = None if room is None else room - width
+            yield FooterKey(binding.key, display, binding.description, binding.action,
                             disabled=not active[key].enabled, tooltip=active[key].tooltip
                             ).data_bind(compact=Footer.compact)
         yield from self.palette_key(active)
@@ -35,3 +41,4 @@ class PriorityFooter(Footer):
 
     def on_resize(self) -> None:
         self.compact = self.size.width < COMPACT_BELOW
+        self.call_after_refresh(self.recompose)
