@@ -80,6 +80,11 @@ async def test_at_80x24_the_essentials_are_on_screen(tmp_path):
         assert "elapsed" in status and "ETA" in status
         assert lines[-1].split()[:4] == ["?", "Keys", "s", "Stop"]
         assert all(f" {key} " in lines[-1] for key in ("S", "e", "q"))
+        from textual.widgets._footer import FooterKey
+
+        keys = list(app.screen.query(FooterKey))
+        palette = next(key for key in keys if key.has_class("-command-palette"))
+        assert all(key.region.right <= palette.region.x for key in keys if key is not palette)  # none cut
         assert any(line.strip().startswith("Best 0.9500") for line in lines)
         table = app.screen.query_one(TrialTable)
         assert table.size.height >= 9 and table.cursor_row == table.row_count - 1  # on the newest trial
