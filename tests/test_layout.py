@@ -94,6 +94,7 @@ async def test_at_80x24_the_essentials_are_on_screen(tmp_path):
         shown = " ".join(strip.text for strip in question.render_lines(question.size.region))
         assert "(recorded as FAIL)" in " ".join(shown.split())
         await pilot.press("n")
+        app.runner_factory.last.close()
 
 
 async def test_120x35_stacks_the_table_over_one_chart_and_keeps_parameter_names(tmp_path):

@@ -311,6 +311,7 @@ class SetupScreen(ConfigFileActions, Screen):
                 self.validate()
 
         if self.space_fields() == {param.name: param_fields(param) for param in space}:
+            self.notify("The search space is the model's defaults already", timeout=3)
             return
         self.app.push_screen(ConfirmScreen("Replace the edited search space with the model's defaults?"), reset)
 
