@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from engine import Param
+from engine.errors import plain
 from engine.space import KINDS
 from tui.form import param_fields
 
@@ -84,7 +85,7 @@ class ParamRow(Vertical):
             seeds["choices"] = (range_choices(fields, previous == "int") if previous in ("int", "float")
                                 else fields["value"])
         elif numbers:
-            seeds |= {"low": plain_number(min(numbers)), "high": plain_number(max(numbers))}
+            seeds |= {"low": plain(min(numbers)), "high": plain(max(numbers))}
         elif fields["value"]:
             seeds |= {"low": fields["value"], "high": fields["value"]}
         for part, text in seeds.items():
@@ -108,10 +109,6 @@ class ParamRow(Vertical):
         error.display = bool(message)
 
 
-def plain_number(number: float) -> str:
-    return str(int(number)) if number.is_integer() else f"{number:g}"
-
-
 def range_choices(fields: dict[str, Any], whole: bool) -> str:
     """An int range's every value (when there are few), else its two ends, as choices text."""
     try:
@@ -120,5 +117,5 @@ def range_choices(fields: dict[str, Any], whole: bool) -> str:
     except ValueError:
         return ""
     if whole and step > 0 and (high - low) / step < MOST_CHOICES:
-        return ", ".join(plain_number(low + i * step) for i in range(int((high - low) / step) + 1))
-    return f"{plain_number(low)}, {plain_number(high)}"
+        return ", ".join(plain(low + i * step) for i in range(int((high - low) / step) + 1))
+    return f"{plain(low)}, {plain(high)}"
