@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 import platform
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,18 +45,12 @@ def native_stderr_to(path: Path) -> Iterator[None]:
     """Point file descriptor 2 at a temporary file while the block runs, then append what it caught to `path`
     (if its folder exists by then): TensorFlow's C++ logs bypass Python and would corrupt a live screen, and a
     run refused for a bad input must leave no folder behind."""
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as caught:
-        os.dup2(caught.fileno(), 2)
-        try:
+    held: list[bytes] = []
+    try:
+        with native_stderr_held() as held:
             yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            if path.parent.is_dir():
-                caught.seek(0)
-                with open(path, "ab") as target:
-                    shutil.copyfileobj(caught, target)
+    finally:
+        keep_native_log(path, held)
 
 
 @contextlib.contextmanager

@@ -102,8 +102,6 @@ class TrialTable(DataTable):
         self.pending: list[TrialStarted | TrialFinished | BestChanged] = []
         self.cells: dict[str, dict[str, Any]] = {}  # every trial's cells by column key, shown or hidden
         self.raw: dict[str, dict[str, Any]] = {}  # every trial's values by column key: what sorts and filters
-        self.states: dict[str, str] = {}
-        self.values: dict[str, float | None] = {}  # finished trials' values, for `v`
         self.goal = Objective()  # the study's (StudyStarted.goal): which values sort first
         self.hide_unfinished = False
         self.filter_text = ""
@@ -215,7 +213,6 @@ class TrialTable(DataTable):
         self.best_key = None
         self.cells.clear()
         self.raw.clear()
-        self.states.clear()
         self.versions.clear()
         self.rendered.clear()
         self.strips.clear()
@@ -242,9 +239,9 @@ class TrialTable(DataTable):
         return {f"p.{name}": params[name] for name in self.param_names if name in params}
 
     def visible(self, key: str) -> bool:
-        if self.hide_unfinished and self.states.get(key) in UNFINISHED:
-            return False
         raw = self.raw.get(key, {})
+        if self.hide_unfinished and raw.get("state") in UNFINISHED:
+            return False
         return all(test(raw) for test in self.filter_tests)
 
     def _show(self, key: str, changed: dict[str, Any]) -> None:
@@ -264,7 +261,6 @@ class TrialTable(DataTable):
         key = str(event.number)
         if key in self.cells:
             return
-        self.states[key] = "RUNNING"
         self.raw[key] = {"number": event.number, "state": "RUNNING", "worker": event.worker,
                          **self._raw_params(event.params)}
         self.cells[key] = {"best": "", "number": event.number, "state": state_markup("RUNNING"), "value": "-",
@@ -284,8 +280,6 @@ class TrialTable(DataTable):
         self.raw[key] = {"number": event.number, "state": event.state, "value": event.value,
                          "test": event.test_accuracy, "epochs": event.epochs_trained, "time": event.duration,
                          "worker": event.worker, **self._raw_params(event.params)}
-        self.states[key] = event.state
-        self.values[key] = event.value
         self._show(key, changed)
 
     def mark_best(self, number: int) -> None:
@@ -304,9 +298,10 @@ class TrialTable(DataTable):
         """Where a row goes under the current sort: by value, the best first (the lowest for a loss), pruned and
         failed trials after every complete one, running ones last; by any other column, its values in order,
         empty cells last."""
+        raw = self.raw.get(key, {})
         if self.sort_key == "value":
-            return self.states.get(key) in UNFINISHED, self.goal.sort_key(self.values.get(key))
-        value = self.raw.get(key, {}).get(self.sort_key)
+            return raw.get("state") in UNFINISHED, self.goal.sort_key(raw.get("value"))
+        value = raw.get(self.sort_key)
         number = as_number(value)
         return (value is None, number is None, number if number is not None else str(value))
 
