@@ -10,6 +10,7 @@ import os
 # Before anything imports TensorFlow: its C++ info logs would otherwise spill onto the terminal.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # GPUs shared by workers: each maps what it uses
 
 from engine.signals import interrupts_held  # noqa: E402
 

@@ -112,7 +112,7 @@ CASES: list[tuple[str, Setup, list[str], str]] = [
     ("storage_retry text", nothing, ["run", "--storage-retry", "soon"], "argument --storage-retry: invalid float value"),
     ("workers negative", nothing, ["run", "--workers", "-1"], "workers: must be in 0..256"),
     ("workers 1000", nothing, ["run", "--workers", "1000"], "workers: must be in 0..256"),
-    ("gpus letters", nothing, ["run", "--gpus", "a,b"], "gpus: expected GPU indexes like 0,1,2"),
+    ("gpus letters", nothing, ["run", "--gpus", "a,b"], "gpus: expected GPU indexes like 0,1 or 0,0,1,1"),
     # names that are paths
     ("study name up", nothing, ["run", "--study-name", "a/../../x"], "study_name: 'a/../../x' is not a name"),
     ("study name absolute", nothing, ["run", "--study-name", "/etc/x"], "study_name: '/etc/x' is not a name"),

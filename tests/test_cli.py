@@ -26,7 +26,7 @@ def run_cli(*args):
     (["export", "--study-name", "x"], "storage: give --storage URL (or set TUNEDECK_STORAGE)"),
     (["run", "--storage", "mongodb://localhost"], "storage: 'mongodb' storages are not supported"),
     (["run", "--storage", "sqlite:///:memory:"], "storage: an in-memory SQLite database vanishes"),
-    (["run", "--gpus", "0,x"], "gpus: expected GPU indexes like 0,1,2, got '0,x'"),
+    (["run", "--gpus", "0,x"], "gpus: expected GPU indexes like 0,1 or 0,0,1,1 (or GPU-/MIG- UUIDs), got '0,x'"),
     (["run", "--workers", "-1"], "workers: must be in 0..256"),
     (["run", "--heartbeat", "0"], "heartbeat: must be in 1..3600"),
 ])

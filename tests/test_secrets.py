@@ -83,7 +83,8 @@ def test_workers_get_the_url_in_their_environment_not_their_command_line(tmp_pat
     monkeypatch.setattr("engine.run.pool.subprocess.Popen", Popen)
     url = f"postgresql://tuner:{SECRET}@db/studies"
     config = StudyConfig(storage=url, out_dir=str(tmp_path), study_name="s", gpus="0,1", workers=3)
-    WorkerPool(config, n_workers=config.n_workers, gpus=config.gpu_list).start()
+    plan = config.worker_plan([])
+    WorkerPool(config, n_workers=plan.workers, gpus=plan.gpus).start()
     assert len(started) == 3
     assert all(SECRET not in " ".join(args) for args, _ in started)
     assert [env["TUNEDECK_STORAGE"] for _, env in started] == [url] * 3

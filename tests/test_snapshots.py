@@ -7,9 +7,9 @@ import pytest
 from tui_fakes import factory
 
 from engine import StudyConfig
-from engine.keras import device
 from tui.app import TunedeckApp
 from tui.screens import run as run_module
+from tui.screens import setup as setup_screen
 from tui.screens.run import RunScreen
 from tui.widgets.best_panel import BestPanel
 from tui.widgets.charts import ThrottledPlot
@@ -24,8 +24,8 @@ def pinned_clock(monkeypatch):
 @pytest.fixture
 def cpu_box(monkeypatch):
     """The same machine everywhere: the setup form lists the GPUs and CPU cores it finds."""
-    monkeypatch.setattr(device, "detect_gpus", lambda: [])
-    monkeypatch.setattr(device, "cpu_cores", lambda: 2)
+    monkeypatch.setattr(setup_screen, "visible_gpus", lambda: [])
+    monkeypatch.setattr(setup_screen, "cpu_cores", lambda: 2)
 
 
 SIZES = [(80, 24), (120, 35), (200, 60)]  # an SSH default, a tmux split of a laptop, a big monitor

@@ -51,7 +51,7 @@ INVALID = [
     ("#n_trials", "0", "err-n_trials", "n_trials: must be in 1..1000000"),
     ("#seed", "-1", "err-seed", "seed: must be in 0..4294967295"),
     ("#timeout", "-5", "err-timeout", "timeout: must be in 0..31536000"),
-    ("#gpus", "0,a", "err-gpus", "gpus: expected GPU indexes like 0,1,2, got '0,a'"),
+    ("#gpus", "0,a", "err-gpus", "gpus: expected GPU indexes like 0,1 or 0,0,1,1 (or GPU-/MIG- UUIDs), got '0,a'"),
     ("#workers", "-2", "err-workers", "workers: must be in 0..256"),
     ("#heartbeat", "0", "err-heartbeat", "heartbeat: must be in 1..3600"),
     ("#storage_retry", "-5", "err-storage_retry", "storage_retry: must be in 0..604800"),

@@ -20,6 +20,7 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 
 from engine import Cause, Scope, StopRequest, StudyConfig, StudyRunner, StudyWatcher, WorkerPool
+from engine.gpus import Gpu, GpuReader, visible_gpus
 from engine.logs import native_stderr_to
 from tui.screens.modals import HelpScreen, TooSmallScreen
 from tui.screens.picker import StudyPickerScreen
@@ -49,6 +50,8 @@ class TunedeckApp(App):
         self.config = config or StudyConfig()
         self.config_path = config_path or "tunedeck.toml"  # shown in the form's Config file field
         self.runner_factory = runner_factory  # a study run in this process (tests pass a fake)
+        self.gpus_here: list[Gpu] | None = None  # the visible GPUs, once the setup form has looked (off the UI thread)
+        self.gpu_reader: GpuReader | None = None  # the GPU bars' reader: tests inject one; else NVML in a terminal
         self.watch = watch  # (storage URL or URLs, study name or None): only watch studies run elsewhere
         self.signal_status: int | None = None  # 128 + the signal that ended the app
 
@@ -106,9 +109,10 @@ class TunedeckApp(App):
         """Leave the setup form for the live dashboard of a study of `config`: run in this process, or in
         worker processes (which outlive the app if the user leaves them running)."""
         self.config = config
-        if config.n_workers > 1 or config.gpu_list:
+        plan = config.worker_plan(self.gpus_here if self.gpus_here is not None else visible_gpus())
+        if plan.in_processes:
             def pool(config: StudyConfig, emit: Callable) -> WorkerPool:
-                return WorkerPool(config, emit, config.n_workers, config.gpu_list, detach=True)
+                return WorkerPool(config, emit, plan.workers, plan.gpus, detach=True)
 
             self.switch_screen(RunScreen(config, pool))
         else:

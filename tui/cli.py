@@ -19,8 +19,19 @@ FLAG_FIELDS = {"model": "model", "dataset": "dataset", "trials": "n_trials", "ti
                "sampler": "sampler", "pruner": "pruner", "seed": "seed", "objective": "objective",
                "subset": "subset", "storage": "storage", "study_name": "study_name", "out": "out_dir",
                "patience": "patience", "lr_patience": "lr_patience", "mixed_precision": "mixed_precision",
-               "heartbeat": "heartbeat", "workers": "workers", "gpus": "gpus", "storage_retry": "storage_retry"}
+               "heartbeat": "heartbeat", "workers": "workers", "gpus": "gpus", "storage_retry": "storage_retry",
+               "jit_compile": "jit_compile", "trial_timeout": "trial_timeout", "max_failures": "max_failures"}
 STORAGE_HELP = "Optuna storage URL (default: $TUNEDECK_STORAGE, $OPTUNA_STORAGE, else SQLite in the run folder)"
+
+
+def workers_count(text: str) -> int | str:
+    """--workers: a whole number or "auto"."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)  # the config says which numbers are allowed
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of workers or auto, got {text!r}") from None
 
 
 class Parser(argparse.ArgumentParser):
@@ -57,9 +68,15 @@ def study_options() -> argparse.ArgumentParser:
     opts.add_argument("--export", metavar="FILE.md", help="also write the Markdown summary here")
     opts.add_argument("--no-plots", action="store_true", help="no PNG figures beside the summaries")
     opts.add_argument("--bell", action="store_true", help="ring the terminal bell on a new best and a failed trial")
-    opts.add_argument("--workers", type=int, metavar="N",
-                      help="start N worker processes on this machine, one training each (default: one per GPU)")
-    opts.add_argument("--gpus", metavar="0,1,...", help="one worker per GPU index (sets CUDA_VISIBLE_DEVICES)")
+    opts.add_argument("--workers", type=workers_count, metavar="N|auto",
+                      help="start N worker processes on this machine, spread over its GPUs (auto: one per GPU)")
+    opts.add_argument("--gpus", metavar="0,1,...", help="the GPUs the workers use, one worker per entry (0,0,1,1: two "
+                      "on each; sets CUDA_VISIBLE_DEVICES)")
+    opts.add_argument("--jit-compile", choices=("off", "auto", "on"), help="XLA for each trial's model (default off)")
+    opts.add_argument("--trial-timeout", type=float, metavar="S",
+                      help="a trial still training after S seconds stops as FAIL (default 0: no limit)")
+    opts.add_argument("--max-failures", type=int, metavar="N",
+                      help="end the study after N failed trials in a row (default 3; 0 = never)")
     opts.add_argument("--heartbeat", type=int, metavar="S",
                       help="seconds between heartbeats; a silent worker's trial fails after 2x and is retried")
     opts.add_argument("--storage-retry", type=float, metavar="S", help="ride out a storage that stops answering for "
@@ -92,6 +109,8 @@ def build_parser() -> Parser:
     study_address(retrain)
     retrain.add_argument("--trial", type=int, metavar="N", help="the trial to retrain (default: the best)")
     retrain.add_argument("--out", metavar="DIR", help="where final.keras and final.md go (default: the run folder)")
+    retrain.add_argument("--force", action="store_true", help="retrain a model file that changed since the study "
+                         "(its sha256; the card says so)")
     proxy = sub.add_parser("proxy", help="serve a storage to many workers over gRPC: they give --storage "
                            "grpc://HOST:PORT and the database sees one process's connections")
     proxy.add_argument("--storage", metavar="URL", help="the SQLite, PostgreSQL or MySQL storage to serve "
@@ -206,7 +225,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_retrain(args: argparse.Namespace) -> int:
     from tui.headless import run_retrain
 
-    return run_retrain(storage_of(args), args.study_name, args.trial, args.out)
+    return run_retrain(storage_of(args), args.study_name, args.trial, args.out, args.force)
 
 
 def cmd_app(args: argparse.Namespace) -> int:

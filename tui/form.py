@@ -14,9 +14,10 @@ from engine.study import config_from_dict
 MAX_ERRORS = 30
 # form fields holding numbers: field -> int or float
 NUMBER_FIELDS = {"subset": int, "n_trials": int, "timeout": float, "seed": int, "patience": int, "lr_patience": int,
-                 "workers": int, "heartbeat": int, "storage_retry": float}
+                 "workers": int, "heartbeat": int, "storage_retry": float, "trial_timeout": float, "max_failures": int}
+OPTIONAL_NUMBERS = ("subset", "timeout", "workers", "trial_timeout")  # empty means none, or the default
 TEXT_FIELDS = ("study_name", "storage", "out_dir", "gpus")
-CHOICE_FIELDS = ("model", "sampler", "pruner", "objective")
+CHOICE_FIELDS = ("model", "sampler", "pruner", "objective", "jit_compile")
 
 
 def parse_number(where: str, text: str, kind: type = float) -> int | float:
@@ -97,7 +98,10 @@ def form_to_data(values: dict[str, Any], space: dict[str, dict[str, Any]]) -> tu
             errors["dataset"] = f"dataset: {data['dataset']!r} does not exist"
     for key, kind in NUMBER_FIELDS.items():
         text = values[key].strip()
-        if key in ("subset", "timeout", "workers") and not text:
+        if key in OPTIONAL_NUMBERS and not text:
+            continue
+        if key == "workers" and text == "auto":
+            data[key] = text
             continue
         try:
             data[key] = parse_number(key, text, kind)

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -46,6 +47,7 @@ from engine import (
     UserError,
     WorkerPool,
 )
+from engine.gpus import GpuMonitor, GpuReader, GpuSample, gpu_bar, visible_gpus
 from engine.logs import native_stderr_to
 from engine.report import clock_text, eta_seconds, export_report, number_text, params_text
 from engine.signals import SignalRelay
@@ -62,8 +64,10 @@ class RunDisplay:
     `handle` runs on the engine thread while rich's Live renders on its own: a lock keeps a render from
     seeing the state half-changed."""
 
-    def __init__(self, bell: Console | None = None, lines: Console | None = None) -> None:
+    def __init__(self, bell: Console | None = None, lines: Console | None = None,
+                 gpus: Callable[[], list[GpuSample]] = list) -> None:
         self.bell = bell  # rings on a new best and on a failed trial (--bell)
+        self.gpus = gpus  # this host's GPUs now (a GpuMonitor's latest): a line each under the progress
         self.lines = lines  # stdout that is not a terminal (a file, tee): a plain line per finished trial, at once
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), TimeElapsedColumn(), EtaColumn(self))
@@ -169,7 +173,8 @@ class RunDisplay:
             running = [Text.from_markup(line, overflow="ellipsis", end="") for line in self.running.values()]
             for line in running:
                 line.no_wrap = True
-            return Group(self.progress, *outage, best, *running, table, *self.messages)
+            gpus = [Text(gpu_bar(sample, self.width), no_wrap=True, style="dim") for sample in self.gpus()]
+            return Group(self.progress, *gpus, *outage, best, *running, table, *self.messages)
 
 
 class EtaColumn(ProgressColumn):
@@ -235,15 +240,20 @@ class QuietWhenClosed(io.TextIOBase):
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
-def run_headless(config: StudyConfig, export: str | None, plots: bool = True, bell: bool = False) -> int:
+def run_headless(config: StudyConfig, export: str | None, plots: bool = True, bell: bool = False,
+                 gpu_reader: GpuReader | None = None) -> int:
     """Run the study (in this process, or in worker processes: config.workers, config.gpus); write the
     summary; exit 0 when done, 1 on a study error, 3 when a worker crashed, 128 + N when signal N (SIGTERM,
-    SIGHUP) stopped it."""
+    SIGHUP) stopped it. This host's GPUs are shown while it runs (NVML, or `gpu_reader`)."""
     console = Console(file=QuietWhenClosed(sys.stdout))
     errors = Console(stderr=True, soft_wrap=True)  # one line per error, whatever the width
-    display = RunDisplay(console if bell else None, lines=None if console.is_terminal else console)
-    if config.n_workers > 1 or config.gpu_list:
-        source = WorkerPool(config, display.handle, n_workers=config.n_workers, gpus=config.gpu_list)
+    monitor = GpuMonitor(gpu_reader)
+    display = RunDisplay(console if bell else None, lines=None if console.is_terminal else console,
+                         gpus=lambda: monitor.latest)
+    plan = config.worker_plan(visible_gpus())
+    if plan.in_processes:
+        display.note(plan.text)
+        source = WorkerPool(config, display.handle, n_workers=plan.workers, gpus=plan.gpus)
     else:
         source = StudyRunner(config, emit=display.handle)
     interrupts = 0
@@ -272,7 +282,11 @@ def run_headless(config: StudyConfig, export: str | None, plots: bool = True, be
         with SignalRelay((signal.SIGINT, *STOP_SIGNALS), on_signal, before_start), \
                 native_stderr_to(config.run_dir / "tensorflow.log"), Live(display, console=console,
                                                                          refresh_per_second=4):
-            finished = source.run()
+            monitor.start()
+            try:
+                finished = source.run()
+            finally:
+                monitor.close()
     except UserError:
         raise  # the CLI prints them as one line, exit 2
     except SystemExit as stop:  # a signal before the study began (workers started here were stopped)
@@ -305,7 +319,7 @@ def run_headless(config: StudyConfig, export: str | None, plots: bool = True, be
     return 0 if finished.ok else 1
 
 
-def run_retrain(storage_url: str, study_name: str, trial: int | None, out_dir: str | None) -> int:
+def run_retrain(storage_url: str, study_name: str, trial: int | None, out_dir: str | None, force: bool = False) -> int:
     """`tunedeck retrain`: a progress bar of the epochs; Ctrl-C stops at the next batch and writes nothing."""
     from engine.errors import TrialStopped
     from engine.keras import Retrainer
@@ -321,7 +335,7 @@ def run_retrain(storage_url: str, study_name: str, trial: int | None, out_dir: s
                             description=escape(f"trial {event.trial} on all training data: accuracy "
                                                f"{event.accuracy:.4f}"))
 
-    retrainer = Retrainer(storage_url, study_name, trial, out_dir, emit=show)
+    retrainer = Retrainer(storage_url, study_name, trial, out_dir, emit=show, force=force)
     native_log = Path(out_dir or Path("runs") / study_name) / "tensorflow.log"  # kept if that folder exists
     try:
         with SignalRelay((signal.SIGINT,), lambda signum: retrainer.stop()), native_stderr_to(native_log), progress:

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from engine.keras.datasets import load_dataset
-from engine.keras.device import cpu_cores, detect_gpus
-from engine.keras.retrain import Retrainer, best_epochs, chosen_trial
+from engine.keras.retrain import Retrainer, chosen_trial, trained_epochs
 from engine.keras.saving import save_atomically
 from engine.signals import interrupts_held
 
@@ -22,5 +21,4 @@ def keras_trainer() -> Trainer:
     return KerasTrainer()
 
 
-__all__ = ["Retrainer", "best_epochs", "chosen_trial", "cpu_cores", "detect_gpus", "keras_trainer", "load_dataset",
-           "save_atomically"]
+__all__ = ["Retrainer", "chosen_trial", "keras_trainer", "load_dataset", "save_atomically", "trained_epochs"]

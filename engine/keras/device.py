@@ -5,10 +5,16 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import shutil
-import subprocess
 
 log = logging.getLogger("tunedeck")
+
+
+def start_tensorflow() -> list[str]:
+    """Import TensorFlow with memory growth on every GPU: call it first wherever TensorFlow starts (a study's
+    trainer, retrain, the benches), so that workers sharing a GPU, and a retrain beside them, take only what they
+    use. Returns the GPUs' names."""
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # what TensorFlow reads when it first maps a GPU
+    return configure_gpus()
 
 
 @functools.cache
@@ -55,19 +61,3 @@ def set_mixed_precision(enabled: bool) -> None:
     import keras
 
     keras.mixed_precision.set_global_policy("mixed_float16" if enabled else "float32")
-
-
-def detect_gpus() -> list[str]:
-    """`index: name` of each NVIDIA GPU, from nvidia-smi (no TensorFlow import); [] when there is none."""
-    if not shutil.which("nvidia-smi"):
-        return []
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=index,name", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line.replace(", ", ": ", 1) for line in out.splitlines() if line.strip()]
-
-
-def cpu_cores() -> int:
-    return os.cpu_count() or 1

@@ -1,6 +1,7 @@
-"""WorkerPool: N worker processes on this machine (one per GPU), watched as one study.
+"""WorkerPool: N worker processes on this machine (spread over its GPUs: engine.gpus.WorkerPlan), watched as one study.
 
-TensorFlow trains one model at a time per process, so a machine's GPUs are used by one process each. The
+TensorFlow trains one model at a time per process; a small model uses a few percent of a large GPU, so several
+workers may share one (each with memory growth on). The
 workers share the study through its storage like any other workers, so workers started by hand, on other
 machines, join the same study; the pool's view (a StudyWatcher) shows all of them.
 """
@@ -74,8 +75,8 @@ class WorkerPool:
             self.config.storage = storage
         for index in range(self.n_workers):
             env = {**os.environ, "TUNEDECK_STORAGE": self.config.storage_url}
-            if self.gpus:
-                env["CUDA_VISIBLE_DEVICES"] = self.gpus[index % len(self.gpus)]
+            if self.gpus:  # memory growth: workers that share a GPU take only what they use
+                env.update(CUDA_VISIBLE_DEVICES=self.gpus[index % len(self.gpus)], TF_FORCE_GPU_ALLOW_GROWTH="true")
             with open(self.log_path(index), "ab") as log:
                 self.processes.append(subprocess.Popen(
                     [*self.command, str(config_path)], env=env,

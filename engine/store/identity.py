@@ -14,6 +14,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from engine.gpus import device_label, visible_entries
 from engine.store import schema
 
 
@@ -42,7 +43,7 @@ class WorkerInfo:
 
     host: str
     pid: int
-    device: str  # "gpu0" (the CUDA_VISIBLE_DEVICES index it was given) or "cpu"
+    device: str  # "cpu", or the GPU it was given: "gpu0", "gpu-8f3a1b2c" (a UUID), "mig-8f3a1b2c/1/0"
     started: str = ""
 
     @property
@@ -58,8 +59,7 @@ def this_worker(device_name: str) -> WorkerInfo:
     """This process as a worker; `device_name` is TensorFlow's ("CPU" or a GPU's name)."""
     device = "cpu"
     if device_name != "CPU":
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
-        device = f"gpu{visible or '0'}"
+        device = device_label((visible_entries() or ["0"])[0])  # gpu0, gpu-8f3a1b2c, mig-8f3a1b2c/1/0
     return WorkerInfo(platform.node(), os.getpid(), device, process_start(os.getpid()))
 
 

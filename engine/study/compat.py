@@ -16,7 +16,8 @@ from engine.store import mask_url, schema
 from engine.study.config import FIELD_HELP, StudyConfig
 
 INCOMPATIBLE_SETTINGS = ("model", "dataset", "subset", "objective")
-IGNORED_SETTINGS = ("storage", "study_name", "out_dir", "workers", "gpus", "storage_retry")  # where and how, not what
+IGNORED_SETTINGS = ("storage", "study_name", "out_dir", "workers", "gpus", "storage_retry", "jit_compile",
+                    "trial_timeout", "max_failures")  # where and how, not what
 
 
 def stored_config(data: dict[str, Any]) -> StudyConfig:

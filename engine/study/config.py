@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.contract import Objective
 from engine.errors import ConfigError, plain, shown
+from engine.gpus import GPU_ENTRY, Gpu, WorkerPlan, plan_workers
 from engine.models import BUILTIN_SPECS, check_space, spec_for
 from engine.space import Param, epochs_ceiling
 from engine.store import check_url, url_from_env
@@ -19,6 +20,7 @@ from engine.store import check_url, url_from_env
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("asha", "median", "hyperband", "none")  # asha: successive halving (SuccessiveHalvingPruner)
 OBJECTIVES = ("val_accuracy", "test_accuracy", "val_loss")  # val_loss is minimized, the others maximized
+JIT_COMPILE = ("off", "auto", "on")  # XLA: never, Keras' choice (on whenever a GPU is visible), always
 
 
 # Documented fields of StudyConfig, in file order; `init-config` writes these as comments.
@@ -47,9 +49,16 @@ FIELD_HELP = {
     "lr_patience": "learning-rate schedule: halve the learning rate after this many epochs without a better val "
                    "accuracy, down to 1e-5 (0 = off; always off in the seed protocol)",
     "mixed_precision": "train in float16 with float32 outputs (GPUs with tensor cores)",
-    "workers": "worker processes to start on this machine, one training each (0 = one per GPU in gpus, else 1); "
-               "more workers on other machines join with the same storage and study_name",
-    "gpus": "GPU indexes to spread the workers over, e.g. \"0,1\" (each worker sees one: CUDA_VISIBLE_DEVICES)",
+    "jit_compile": "XLA compilation of each trial's model: off | auto (Keras: on whenever a GPU is visible) | on; a "
+                   "model file that compiles itself with jit_compile set keeps its own",
+    "trial_timeout": "seconds a trial may train; past it the trial stops at its next batch as FAIL (0 = no limit)",
+    "max_failures": "end the study after this many failed trials in a row (0 = never); out-of-memory trials and "
+                    "stopped ones do not count",
+    "workers": "worker processes to start on this machine, one training each, spread over the visible GPUs "
+               "(0 = one per entry of gpus, else 1; \"auto\" = one per visible GPU, else 1); more workers on other "
+               "machines join with the same storage and study_name",
+    "gpus": "GPUs to spread the workers over, as CUDA_VISIBLE_DEVICES takes them, e.g. \"0,1\" or \"0,0,1,1\" (a GPU "
+            "listed twice runs two workers on it) or UUID/MIG entries (each worker sees one)",
     "heartbeat": "seconds between a worker's heartbeats (an RDB storage's, or a journal trial's lease); a trial "
                  "whose worker stays silent for twice that becomes FAIL and is retried once by another worker",
     "storage_retry": "seconds a worker or a view rides out a storage that stops answering (a database restart, a "
@@ -77,7 +86,10 @@ class StudyConfig:
     patience: int = 8
     lr_patience: int = 3
     mixed_precision: bool = False
-    workers: int = 0
+    jit_compile: str = "off"
+    trial_timeout: float = 0
+    max_failures: int = 3
+    workers: int | str = 0
     gpus: str = ""
     heartbeat: int = 30
     storage_retry: float = 120
@@ -159,13 +171,12 @@ class StudyConfig:
 
     @property
     def gpu_list(self) -> list[str]:
-        """The GPU indexes of `gpus`."""
+        """The GPU entries of `gpus` (a repeated one runs two workers on its GPU)."""
         return [gpu.strip() for gpu in self.gpus.split(",") if gpu.strip()]
 
-    @property
-    def n_workers(self) -> int:
-        """How many worker processes to start: `workers`, else one per GPU, else 1."""
-        return self.workers or len(self.gpu_list) or 1
+    def worker_plan(self, visible: list[Gpu]) -> WorkerPlan:
+        """The worker processes to start here, and the GPU each one sees (`visible`: engine.gpus.visible_gpus())."""
+        return plan_workers(self.workers, self.gpu_list, visible)
 
     def param(self, name: str) -> Param:
         """One parameter of the space (KeyError if absent)."""
@@ -202,8 +213,10 @@ NUMBER_RANGES: dict[str, tuple[bool, float, float]] = {
     "n_trials": (True, 1, 1_000_000), "timeout": (False, 0, 365 * 24 * 3600), "seed": (True, 0, 2**32 - 1),
     "subset": (True, 0, 1_000_000_000), "keep_best": (True, 0, 1000), "patience": (True, 0, 100_000),
     "lr_patience": (True, 0, 100_000),
-    "heartbeat": (True, 1, 3600), "workers": (True, 0, 256), "storage_retry": (False, 0, 7 * 24 * 3600),
+    "heartbeat": (True, 1, 3600), "storage_retry": (False, 0, 7 * 24 * 3600),
+    "trial_timeout": (False, 0, 365 * 24 * 3600), "max_failures": (True, 0, 1_000_000),
 }
+MAX_WORKERS = 256
 STUDY_NAME_LIMIT = 100
 STUDY_NAME = re.compile(r"[\w][\w .+=@,-]*")  # a name: no path separators, no leading dot
 
@@ -225,6 +238,13 @@ def validate(config: StudyConfig) -> StudyConfig:
     check_choice("sampler", config.sampler, SAMPLERS)
     check_choice("pruner", config.pruner, PRUNERS)
     check_choice("objective", config.objective, OBJECTIVES)
+    check_choice("jit_compile", config.jit_compile, JIT_COMPILE)
+    if config.workers != "auto":
+        if isinstance(config.workers, str) and config.workers.strip().isdigit():
+            config.workers = int(config.workers)
+        if isinstance(config.workers, bool) or not isinstance(config.workers, int):
+            raise ConfigError(f"workers: expected a whole number or \"auto\", got {shown(config.workers)}")
+        check_number("workers", config.workers, True, 0, MAX_WORKERS)
     for key, (integer, minimum, maximum) in NUMBER_RANGES.items():
         check_number(key, getattr(config, key), integer, minimum, maximum)
     if not isinstance(config.mixed_precision, bool):
@@ -232,8 +252,8 @@ def validate(config: StudyConfig) -> StudyConfig:
     for key in ("dataset", "study_name", "storage", "out_dir", "gpus"):
         if not isinstance(getattr(config, key), str):
             raise ConfigError(f"{key}: expected a string, got {getattr(config, key)!r}")
-    if any(not gpu.isdigit() for gpu in config.gpu_list):
-        raise ConfigError(f"gpus: expected GPU indexes like 0,1,2, got {config.gpus!r}")
+    if any(not GPU_ENTRY.fullmatch(gpu) for gpu in config.gpu_list) or len(config.gpu_list) > MAX_WORKERS:
+        raise ConfigError(f"gpus: expected GPU indexes like 0,1 or 0,0,1,1 (or GPU-/MIG- UUIDs), got {config.gpus!r}")
     if not config.dataset:
         raise ConfigError("dataset: must not be empty; use auto, mnist, fashion-mnist, mnist-5k or a path")
     if not config.out_dir:

@@ -87,6 +87,8 @@ def config_from_dict(data: dict[str, Any], base: Path | None = None) -> StudyCon
         default = getattr(StudyConfig, key)
         if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(value, (int, float)):
             continue
+        if key == "workers" and value == "auto":
+            continue
         if type(value) is not type(default):
             raise ConfigError(f"{key}: expected {type(default).__name__}, got {value!r}")
     config = StudyConfig(**data)

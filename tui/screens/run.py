@@ -46,6 +46,7 @@ from tui.screens.trial_actions import TrialActions
 from tui.widgets.best_panel import BestPanel
 from tui.widgets.charts import CurvePlot, HistoryPlot, ImportancePlot, ThrottledPlot
 from tui.widgets.footer import PriorityFooter
+from tui.widgets.gpu_bars import GpuBars
 from tui.widgets.trial_table import TrialTable
 
 log = logging.getLogger("tunedeck.ui")
@@ -93,6 +94,7 @@ class RunScreen(StudyActions, TrialActions, FilterActions, ZoomableLayout, Scree
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="status")
+        yield self.gpu_bars()
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield BestPanel()
@@ -105,6 +107,12 @@ class RunScreen(StudyActions, TrialActions, FilterActions, ZoomableLayout, Scree
                 yield ImportancePlot(id="importances")
         yield Log(id="log", max_lines=2000)
         yield PriorityFooter()
+
+    def gpu_bars(self) -> GpuBars:
+        """This host's GPUs, whatever the source (a run here, a pool, a watched study): read with NVML, or with
+        the app's `gpu_reader` where it has one (tests); a headless app (run_test) without one reads none."""
+        reader = self.app.gpu_reader
+        return GpuBars(reader, enabled=reader is not None or not self.app.is_headless, id="gpus")
 
     def on_mount(self) -> None:
         self.title = f"tunedeck · {self.config.name}"
@@ -143,6 +151,7 @@ class RunScreen(StudyActions, TrialActions, FilterActions, ZoomableLayout, Scree
         for chart in self.query(ThrottledPlot):
             chart.redraw_if_dirty()
         self.update_status()
+        self.query_one(GpuBars).poll()
 
     @on(EngineEvent)
     def _engine_event(self, message: EngineEvent) -> None:
@@ -157,7 +166,7 @@ class RunScreen(StudyActions, TrialActions, FilterActions, ZoomableLayout, Scree
                 self.state = "running"
                 if event.started_at is not None:  # a watched study: elapsed since its first trial
                     self.start_time = self.clock() - max(0.0, time.time() - event.started_at)
-                table.set_params(event.param_names)
+                table.set_params(event.param_names, gpu=event.device != "CPU")
                 table.goal = self.query_one(HistoryPlot).goal = event.goal
                 curves = self.query_one(CurvePlot)
                 curves.title = f"{event.goal.monitored.label.capitalize()} per epoch"

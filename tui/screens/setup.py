@@ -15,9 +15,10 @@ from textual.widgets import Button, Checkbox, Header, Input, Label, Select, Stat
 from engine import StudyConfig
 from engine.data import BUILTIN, availability
 from engine.errors import plain
+from engine.gpus import Gpu, cpu_cores, plan_workers, visible_gpus
 from engine.models import BUILTIN_SPECS, is_model_file, spec_for
 from engine.store import mask_url, url_from_env
-from engine.study import FIELD_HELP, OBJECTIVES, PRUNERS, SAMPLERS
+from engine.study import FIELD_HELP, JIT_COMPILE, OBJECTIVES, PRUNERS, SAMPLERS
 from tui.form import check_form, param_fields
 from tui.guard import guarded
 from tui.screens.modals import ConfirmScreen
@@ -123,15 +124,24 @@ class SetupScreen(ConfigFileActions, Screen):
                 yield field("Output dir", Input(c.out_dir, compact=True, id="out_dir"), "out_dir")
             yield Label("Workers", classes="section")
             with Horizontal(classes="fields"):
-                yield field("Workers", Input(str(c.workers or ""), type="integer", compact=True, id="workers",
-                                             placeholder="one per GPU, else 1", valid_empty=True), "workers")
-                yield field("GPUs", Input(c.gpus, compact=True, id="gpus", placeholder="e.g. 0,1"), "gpus")
+                yield field("Workers", Input(str(c.workers or ""), compact=True, id="workers",
+                                             placeholder="N or auto; 1", valid_empty=True), "workers")
+                yield field("GPUs", Input(c.gpus, compact=True, id="gpus", placeholder="e.g. 0,1 or 0,0,1,1"), "gpus")
                 yield field("Heartbeat (s)", Input(str(c.heartbeat), type="integer", compact=True, id="heartbeat"),
                             "heartbeat")
                 yield field("Storage retry (s)", Input(plain(c.storage_retry), type="number", compact=True,
                                                        id="storage_retry"), "storage_retry")
+            with Horizontal(classes="fields"):
                 yield field("Precision", Checkbox("mixed fp16", c.mixed_precision, id="mixed_precision"),
                             "mixed_precision")
+                yield field("XLA (jit_compile)", Select([(j, j) for j in JIT_COMPILE], value=c.jit_compile,
+                                                        allow_blank=False, compact=True, id="jit_compile"),
+                            "jit_compile")
+                yield field("Trial limit (s)", Input(plain(c.trial_timeout) if c.trial_timeout else "", type="number",
+                                                     compact=True, id="trial_timeout", placeholder="none",
+                                                     valid_empty=True), "trial_timeout")
+                yield field("Max failures", Input(str(c.max_failures), type="integer", compact=True, id="max_failures",
+                                                  placeholder="in a row; 0 = never stop"), "max_failures")
             yield Static("looking for GPUs…", id="gpu-note", classes="note")
             yield Label("Config file", classes="section")
             with Horizontal(classes="fields"):
@@ -165,13 +175,31 @@ class SetupScreen(ConfigFileActions, Screen):
 
     @work(thread=True, group="gpus", exit_on_error=False)
     def find_gpus(self) -> None:
-        """List the GPUs (nvidia-smi, off the UI thread) under the Workers fields."""
-        from engine.keras import cpu_cores, detect_gpus
+        """Look for the visible GPUs (nvidia-smi, off the UI thread); the app keeps them for the worker plan."""
+        gpus = visible_gpus()
+        self.app.call_from_thread(self.found_gpus, gpus)
 
-        gpus = detect_gpus()
-        note = (f"GPUs: {'; '.join(gpus)}. One worker per GPU: put their indexes in GPUs." if gpus else
-                f"No GPU found: workers share this machine's {cpu_cores()} CPU cores.")
-        self.app.call_from_thread(self.query_one("#gpu-note", Static).update, note)
+    def found_gpus(self, gpus: list[Gpu]) -> None:
+        self.app.gpus_here = gpus
+        self.show_plan()
+
+    def show_plan(self) -> None:
+        """Under the Workers fields: the GPUs found and the workers a start would run on them."""
+        gpus = getattr(self.app, "gpus_here", None)
+        if gpus is None:
+            return
+        found = ("GPUs: " + "; ".join(f"{gpu.entry}: {gpu.name or gpu.label}" for gpu in gpus) if gpus else
+                 f"No GPU found: workers share this machine's {cpu_cores()} CPU cores")
+        values = self.form_values()
+        workers = values["workers"].strip()
+        gpu_list = [gpu.strip() for gpu in values["gpus"].split(",") if gpu.strip()]
+        try:
+            plan = plan_workers(workers if workers == "auto" else int(workers or 0), gpu_list, gpus)
+        except ValueError:
+            plan_text = "Workers: a number or auto"
+        else:
+            plan_text = f"Start runs {plan.text}" + ("" if plan.in_processes else ", in this app")
+        self.query_one("#gpu-note", Static).update(f"{found}. {plan_text}.")
 
     # --- the model file and the data --------------------------------------------------------
     def model_choice(self) -> str:
@@ -212,10 +240,10 @@ class SetupScreen(ConfigFileActions, Screen):
     # --- reading and checking the form -------------------------------------------------
     def form_values(self) -> dict[str, Any]:
         values = {key: self.query_one(f"#{key}", Select).value for key in ("dataset", "sampler", "pruner",
-                                                                              "objective")}
+                                                                              "objective", "jit_compile")}
         values["model"] = self.model_choice()
         for key in ("path", "subset", "n_trials", "timeout", "seed", "patience", "lr_patience", "study_name", "storage",
-                    "out_dir", "workers", "gpus", "heartbeat", "storage_retry"):
+                    "out_dir", "workers", "gpus", "heartbeat", "storage_retry", "trial_timeout", "max_failures"):
             values[key] = self.query_one(f"#{key}", Input).value
         values["mixed_precision"] = self.query_one("#mixed_precision", Checkbox).value
         return values
@@ -255,6 +283,8 @@ class SetupScreen(ConfigFileActions, Screen):
             self.load_model_file(self.model_choice())
         if isinstance(event, Input.Changed) and event.input.id in ("path", "subset"):
             self.describe_data()
+        if isinstance(event, Input.Changed) and event.input.id in ("workers", "gpus"):
+            self.show_plan()
         self.validate()
 
     @on(Select.Changed)
