@@ -49,6 +49,10 @@ class TrialFailed(Exception):
     """A trial that cannot finish (NaN loss, out of memory, a broken model); Optuna marks it FAIL."""
 
 
+class OutOfMemory(TrialFailed):
+    """A trial whose model did not fit in the GPU's memory: a fact about its parameters, not a broken study."""
+
+
 class TrialStopped(TrialFailed):
     """A trial stopped on request before it finished; the message says when ("at epoch 3")."""
 

@@ -67,6 +67,7 @@ class TrialFinished:
     curve: tuple[float, ...] = field(default=())  # per-epoch monitored metric (the trial's intermediate values)
     worker: str = ""
     stopped_by: str = ""  # a FAIL trial stopped on purpose: the Cause's value ("user", "signal", "budget"...)
+    gpu_peak_mb: float | None = None  # the trial's peak GPU memory, when it trained on a GPU
 
     @property
     def broken(self) -> bool:

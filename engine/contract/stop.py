@@ -7,8 +7,10 @@ may be called from a signal handler (the latch takes a lock): handlers record th
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -75,6 +77,7 @@ class StopLatch:
         self._written: StopRequest | None = None  # the study-wide part already in the storage
         self.now = threading.Event()
         self.changed = threading.Event()  # set on every request: wakes a waiting loop
+        self._linked: set[threading.Event] = set()  # set with `now`: a trial's own stop (its time limit too)
 
     @property
     def request(self) -> StopRequest | None:
@@ -91,8 +94,25 @@ class StopLatch:
             merged = self._request
         if merged.now:
             self.now.set()
+            with self._lock:
+                linked = list(self._linked)
+            for event in linked:
+                event.set()
         self.changed.set()
         return merged
+
+    @contextlib.contextmanager
+    def linked(self, event: threading.Event) -> Iterator[threading.Event]:
+        """While the block runs, a stop now also sets `event` (a trial's stop, which its time limit sets too)."""
+        with self._lock:
+            self._linked.add(event)
+        if self.now.is_set():
+            event.set()
+        try:
+            yield event
+        finally:
+            with self._lock:
+                self._linked.discard(event)
 
     def unwritten(self) -> StopRequest | None:
         """The study-wide request still to write to the storage (new, or escalated to now since it was written)."""

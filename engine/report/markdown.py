@@ -86,9 +86,10 @@ def render_report(study: optuna.Study, figures: list | None = None, csv: str = "
         out += ["## Environment", "", table(["item", "value"], [[k, v] for k, v in env.items()]), ""]
     out += _workers(attrs, trials)
 
-    counts = {state.name: sum(t.state == state for t in trials) for state in TrialState}
+    counts = {state.name: sum(schema.state_name(t) == state.name for t in trials) for state in TrialState}
     rows = [[k, v] for k, v in counts.items() if v] + [["total", len(trials)]]
     out += ["## Trials", "", table(["state", "count"], rows), ""]
+    out += _xla(trials)
 
     if not complete:
         return "\n".join(out + ["No trial has completed yet.", ""] + _figures(figures, csv))
@@ -107,6 +108,20 @@ def render_report(study: optuna.Study, figures: list | None = None, csv: str = "
     out += _figures(figures, csv)
     out += _timing(trials)
     return "\n".join(out)
+
+
+def _xla(trials: list) -> list[str]:
+    """Which XLA setting the trials trained with (the study's jit_compile, or a model file's own compile)."""
+    applied: dict[str, int] = {}
+    for trial in trials:
+        if schema.XLA in trial.user_attrs:
+            applied[trial.user_attrs[schema.XLA]] = applied.get(trial.user_attrs[schema.XLA], 0) + 1
+    if not applied:
+        return []
+    parts = ", ".join(f"{setting} ({count} trial{'s' * (count != 1)})" for setting, count in applied.items())
+    note = " (\"model file\": the file compiles its model itself and keeps its own setting)" if any(
+        setting.startswith("model file") for setting in applied) else ""
+    return [f"XLA (jit_compile) that applied: {parts}{note}.", ""]
 
 
 def _figures(figures: list | None, csv: str) -> list[str]:
@@ -167,8 +182,8 @@ def _workers(attrs: dict[str, Any], trials: list[FrozenTrial]) -> list[str]:
     for t in trials:
         worker = schema.worker_label(t.user_attrs.get(schema.WORKER))
         if worker:
-            ran.setdefault(worker, {}).setdefault(t.state.name, 0)
-            ran[worker][t.state.name] += 1
+            ran.setdefault(worker, {}).setdefault(schema.state_name(t), 0)
+            ran[worker][schema.state_name(t)] += 1
     rows = [[worker, env.get("device", "-"), env.get("tensorflow", "-"),
              ", ".join(f"{n} {state.lower()}" for state, n in sorted(ran.get(worker, {}).items())) or "-"]
             for worker, env in sorted(workers.items())]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from engine.contract import (
     Trainer,
     TrialStarted,
 )
-from engine.errors import TrialFailed, TrialStopped, UserError, first_line
+from engine.errors import OutOfMemory, TrialFailed, TrialStopped, UserError, first_line, plain
 from engine.keras import keras_trainer
 from engine.logs import log_to_file
 from engine.run.keeper import ModelKeeper, remove_leftovers
@@ -60,8 +61,6 @@ from engine.store import (
 from engine.study import StudyConfig, check_compatible, validate
 
 log = logging.getLogger("tunedeck")
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-MAX_FAILURES_IN_A_ROW = 3
 CREATOR_WAIT_SECONDS = 10.0  # how long a worker that did not create a new study waits for its creator's record
 
 
@@ -125,7 +124,7 @@ class StudyRunner:
         stored = None if created else self._creators_record(study)
         changes = check_compatible(study, config, stored, info.model)  # the first writer's config is the study's
         record_study(study, config, info, self.worker, changes, describe=stored is None)
-        n_finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+        n_finished = sum(schema.counted(trial) for trial in study.get_trials(deepcopy=False))
         self.emit(StudyStarted(config.name, mask_url(config.storage_url), info.dataset, info.note, info.n_train,
                                info.n_test, info.device, self._target(study), n_finished,
                                tuple(param.name for param in config.trial_space if param.kind != "fixed"), log_path,
@@ -233,7 +232,7 @@ class StudyRunner:
         """Trials numbered before this one that may still finish: if n_trials of them exist, this one is not
         needed (another worker took the last slot in the same moment)."""
         trials = trial.study.get_trials(deepcopy=False)
-        return sum(t.state != TrialState.FAIL for t in trials[:trial.number])
+        return sum(schema.state_name(t) != "FAIL" for t in trials[:trial.number])
 
     # --- one trial -------------------------------------------------------------------------------
     @property
@@ -266,11 +265,27 @@ class StudyRunner:
         self._running = (trial.study, trial._trial_id)
         self.emit(TrialStarted(trial.number, params, int(all_params["epochs"]), self.worker.id))
         self.upkeep.lease(trial._trial_id)
+        stop, limit = threading.Event(), config.trial_timeout
+        timer = threading.Timer(limit, stop.set) if limit else None
         try:
-            result = self.trainer.train(trial, all_params, self.emit, self.latch.now)
+            with self.latch.linked(stop):
+                if timer is not None:
+                    timer.daemon = True
+                    timer.start()
+                result = self.trainer.train(trial, all_params, self.emit, stop)
         except TrialStopped as exc:
+            if timer is not None and not self.latch.now.is_set():  # its time limit, not a person, stopped it
+                error = f"timed out after {plain(limit)} s (trial_timeout)"
+                trial.set_user_attr(schema.ERROR, error)
+                log.warning("trial %d %s", trial.number, error)
+                raise TrialFailed(error) from None
             request = self.latch.request or StopRequest(now=True)
             raise self._stopped(trial, request.cause, f"stopped by {request.cause.value} {exc}") from None
+        except OutOfMemory as exc:  # told PRUNED with no value: TPE ranks it last and draws less from its region
+            trial.set_user_attr(schema.OUT_OF_MEMORY, True)
+            trial.set_user_attr(schema.ERROR, f"out of GPU memory: {exc}")
+            log.warning("trial %d: out of GPU memory with %s", trial.number, all_params)
+            raise optuna.TrialPruned() from None
         except TrialFailed as exc:
             trial.set_user_attr(schema.ERROR, str(exc))
             log.warning("trial %d failed: %s", trial.number, exc)
@@ -281,6 +296,8 @@ class StudyRunner:
             trial.set_user_attr(schema.ERROR, f"the worker failed: {type(exc).__name__}: {first_line(exc)}")
             raise
         finally:
+            if timer is not None:
+                timer.cancel()
             self.upkeep.lease(None)
         trial.set_user_attr(schema.VAL_ACCURACY, result.val_accuracy)
         trial.set_user_attr(schema.TEST_ACCURACY, result.test_accuracy)
@@ -312,14 +329,16 @@ class StudyRunner:
             log.warning("trial %d: %s", trial.number, warning)
 
     def _after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        """Optuna callback: count failures in a row (the next poll emits the trial)."""
+        """Optuna callback: count failures in a row, up to max_failures (the next poll emits the trial). A trial
+        out of GPU memory is neither: the next model may fit."""
         self._running = None  # told: in the storage
+        limit = self.config.max_failures
         if trial.state == TrialState.FAIL and not schema.stopped(trial):
             self._failures_in_a_row += 1
-            if self._failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
-                self._end(StopReason.FAILURES, f"{MAX_FAILURES_IN_A_ROW} trials failed in a row; last error: "
+            if limit and self._failures_in_a_row >= limit:
+                self._end(StopReason.FAILURES, f"{limit} trials failed in a row; last error: "
                                                f"{schema.trial_error(trial)}", ok=False)
-        elif trial.state != TrialState.FAIL:
+        elif trial.state != TrialState.FAIL and not schema.out_of_memory(trial):
             self._failures_in_a_row = 0
 
     def _finish(self, counts: Counts) -> StudyFinished:

@@ -53,11 +53,13 @@ def trial_finished_event(trial: FrozenTrial) -> TrialFinished:
     attrs = trial.user_attrs
     curve = schema.trial_curve(trial)
     return TrialFinished(
-        number=trial.number, state=trial.state.name, value=trial.value, params=dict(trial.params),
+        number=trial.number, state=schema.state_name(trial),
+        value=None if schema.out_of_memory(trial) else trial.value, params=dict(trial.params),
         duration=trial.duration.total_seconds() if trial.duration else 0.0,
         test_accuracy=attrs.get(schema.TEST_ACCURACY), val_accuracy=attrs.get(schema.VAL_ACCURACY),
         epochs_trained=attrs.get(schema.EPOCHS_TRAINED, len(curve)), error=schema.trial_error(trial), curve=curve,
-        worker=schema.worker_label(attrs.get(schema.WORKER)), stopped_by=schema.stopped_by(trial))
+        worker=schema.worker_label(attrs.get(schema.WORKER)), stopped_by=schema.stopped_by(trial),
+        gpu_peak_mb=attrs.get(schema.GPU_PEAK_MB))
 
 
 def study_objective(study: optuna.Study) -> Objective:
@@ -99,7 +101,7 @@ class StudyFollower:
                 self._finished(trial)
             else:
                 self._open[trial.number] = trial.state
-                self._count(trial.state, +1)
+                self._count(trial.state.name, +1)
         self._seen = len(trials)
         for number in sorted(self._open):
             self._update(trials[number])
@@ -110,13 +112,13 @@ class StudyFollower:
     def _update(self, trial: FrozenTrial) -> None:
         previous = self._open[trial.number]
         if trial.state != previous:
-            self._count(previous, -1)
+            self._count(previous.name, -1)
             if trial.state.is_finished():
                 del self._open[trial.number]
                 self._finished(trial)
                 return
             self._open[trial.number] = trial.state
-            self._count(trial.state, +1)
+            self._count(trial.state.name, +1)
         if trial.state != TrialState.RUNNING:
             return
         if trial.number not in self._announced:
@@ -129,7 +131,7 @@ class StudyFollower:
             self.emit(EpochEnded(trial.number, len(curve) - 1, math.nan, math.nan, math.nan, curve[-1], curve))
 
     def _finished(self, trial: FrozenTrial) -> None:
-        self._count(trial.state, +1)
+        self._count(schema.state_name(trial), +1)
         self._epochs.pop(trial.number, None)
         event = trial_finished_event(trial)
         self.emit(event)
@@ -140,9 +142,10 @@ class StudyFollower:
             self.best = trial
             self.emit(BestChanged(trial.number, trial.value, event.params, event.test_accuracy))
 
-    def _count(self, state: TrialState, step: int) -> None:
-        name = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
-                TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}[state]
+    def _count(self, state: str, step: int) -> None:
+        """Count a trial in or out of its state (a TrialState's name, or schema.state_name's)."""
+        name = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
+                "WAITING": "waiting"}[state]
         setattr(self.counts, name, getattr(self.counts, name) + step)
 
     def _update_importances(self) -> None:

@@ -35,6 +35,9 @@ ERROR = "error"  # why a trial failed, one line
 STOPPED_BY = "stopped_by"  # on a FAIL trial that was stopped rather than broken: a Cause's value
 MODEL_WARNING = "model_warning"  # the trial finished but its model file could not be written
 GPU_PEAK_MB = "gpu_peak_mb"
+OUT_OF_MEMORY = "out_of_memory"  # a trial that did not fit in GPU memory: told PRUNED (for TPE), shown FAIL
+XLA = "xla"  # the jit_compile that applied to the trial's model: "off", "on", "auto: on", "model file: on"
+LEARNING_RATES = "learning_rates"  # the learning rate of each epoch the trial trained, when a schedule changed it
 LEASE = "lease"  # journal storages: unix time of the worker's last renewal, every heartbeat seconds while it trains
 LEGACY_CURVE = "curve"  # studies written before curves became intermediate values
 
@@ -50,12 +53,29 @@ def config_changes(attrs: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(changes, key=lambda change: change.get("at", ""))
 
 
+def out_of_memory(trial: FrozenTrial) -> bool:
+    """A trial whose model did not fit in GPU memory. It is told PRUNED with no intermediate value, so that TPE
+    ranks it below every other trial and draws less from its region (it ignores FAIL trials); tunedeck shows it
+    as FAIL and does not count it toward n_trials."""
+    return trial.state == TrialState.PRUNED and bool(trial.user_attrs.get(OUT_OF_MEMORY))
+
+
+def state_name(trial: FrozenTrial) -> str:
+    """The trial's state as tunedeck shows and counts it: Optuna's, but FAIL for an out-of-memory trial."""
+    return "FAIL" if out_of_memory(trial) else trial.state.name
+
+
+def counted(trial: FrozenTrial) -> bool:
+    """Whether a trial counts toward n_trials: complete or pruned (an out-of-memory trial does not)."""
+    return state_name(trial) in ("COMPLETE", "PRUNED")
+
+
 def trial_error(trial: FrozenTrial) -> str:
     """Why a trial failed. A FAIL trial without a recorded error was failed by Optuna's heartbeat check."""
     error = trial.user_attrs.get(ERROR, "")
     if trial.state == TrialState.FAIL and not error:
         return NO_HEARTBEAT
-    return error if trial.state == TrialState.FAIL else ""
+    return error if state_name(trial) == "FAIL" else ""
 
 
 def trial_curve(trial: FrozenTrial) -> tuple[float, ...]:

@@ -206,8 +206,9 @@ class TrialTable(DataTable):
         """Sorted by something else than trial number, oldest first (the order rows arrive in)."""
         return (self.sort_key, self.sort_reverse) != ("number", False)
 
-    def set_params(self, names: tuple[str, ...]) -> None:
-        """(Re)build the columns; called once per study, before any row."""
+    def set_params(self, names: tuple[str, ...], gpu: bool = False) -> None:
+        """(Re)build the columns; called once per study, before any row. `gpu`: a column of each trial's peak GPU
+        memory (a study on GPUs)."""
         self.clear(columns=True)
         self.param_names = names
         self.best_key = None
@@ -222,6 +223,8 @@ class TrialTable(DataTable):
             self.add_column(label, key=key, width=width)
         for name in names:
             self.add_column(name, key=f"p.{name}")
+        if gpu:
+            self.add_column("GPU MB", key="gpu", width=6)
         self.add_column("worker", key="worker", width=WORKER_WIDTH)
         self.show_sort()
 
@@ -229,7 +232,7 @@ class TrialTable(DataTable):
     def column_names(self) -> dict[str, str]:
         """Column keys by the names a filter term uses."""
         names = {"#": "number", "number": "number", "state": "state", "value": "value", "test": "test",
-                 "epochs": "epochs", "time": "time", "worker": "worker"}
+                 "epochs": "epochs", "time": "time", "worker": "worker", "gpu": "gpu"}
         return names | {name.lower(): f"p.{name}" for name in self.param_names}
 
     def _params(self, params: dict) -> dict[str, str]:
@@ -273,13 +276,15 @@ class TrialTable(DataTable):
         changed = {"state": state_markup(event.state), "value": number_text(event.value),
                    "test": number_text(event.test_accuracy), "epochs": str(event.epochs_trained),
                    "time": f"{event.duration:.1f}s"}
+        if "gpu" in self.columns:
+            changed["gpu"] = "-" if event.gpu_peak_mb is None else f"{event.gpu_peak_mb:.0f}"
         known = self.cells.setdefault(key, {"best": "", "number": event.number, "worker": event.worker})
         changed.update({column: value for column, value in self._params(event.params).items()
                         if known.get(column) != value})  # another worker's row, seen before all were drawn
         known.update(changed)
         self.raw[key] = {"number": event.number, "state": event.state, "value": event.value,
                          "test": event.test_accuracy, "epochs": event.epochs_trained, "time": event.duration,
-                         "worker": event.worker, **self._raw_params(event.params)}
+                         "worker": event.worker, "gpu": event.gpu_peak_mb, **self._raw_params(event.params)}
         self._show(key, changed)
 
     def mark_best(self, number: int) -> None:
