@@ -15,12 +15,14 @@ def _output(num_classes: int) -> keras.layers.Dense:
     return keras.layers.Dense(num_classes, activation="softmax", dtype="float32")
 
 
-def compile_model(model: keras.Model, params: dict[str, Any]) -> keras.Model:
-    """Adam (learning_rate from params, else 1e-3), sparse categorical cross-entropy, accuracy."""
+def compile_model(model: keras.Model, params: dict[str, Any], jit_compile: bool | str = False) -> keras.Model:
+    """Adam (learning_rate from params, else 1e-3), sparse categorical cross-entropy, accuracy; XLA as asked
+    (off unless asked: Keras' "auto" turns it on whenever a GPU is visible)."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=params.get("learning_rate", 0.001)),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        jit_compile=jit_compile,
     )
     return model
 

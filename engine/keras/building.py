@@ -21,16 +21,22 @@ def build_model(spec: ModelSpec, params: dict[str, Any], input_shape: tuple[int,
     return build(dict(params), input_shape, num_classes)
 
 
-def build_checked(spec: ModelSpec, params: dict[str, Any], input_shape: tuple[int, ...],
-                  num_classes: int) -> keras.Model:
+JIT_COMPILE = {"off": False, "auto": "auto", "on": True}  # StudyConfig.jit_compile -> Keras' compile argument
+
+
+def build_checked(spec: ModelSpec, params: dict[str, Any], input_shape: tuple[int, ...], num_classes: int,
+                  jit_compile: str = "off") -> keras.Model:
     """The spec's model for these parameters, compiled (Adam, sparse categorical cross-entropy, accuracy when the
-    builder left it uncompiled) with an "accuracy" metric and one output unit per class; else a ConfigError."""
+    builder left it uncompiled) with an "accuracy" metric and one output unit per class; else a ConfigError.
+    The study's jit_compile applies to the built-ins and to a model file's uncompiled model; a model file that
+    compiles its model keeps its own setting (`xla_applied` says which)."""
     where = f"model: {Path(spec.path).name or spec.name}"
     model = build_model(spec, params, input_shape, num_classes)
     if not isinstance(model, keras.Model):
         raise ConfigError(f"{where} build_model returned {type(model).__name__}, not a keras.Model")
-    if not model.compiled:
-        compile_model(model, params)
+    model.tunedeck_compiled = spec.builtin or not model.compiled
+    if model.tunedeck_compiled:  # a built-in's builder compiled it the same way: compiled again, with the policy
+        compile_model(model, params, JIT_COMPILE[jit_compile])
     units = model.outputs[0].shape[-1] if model.outputs else None
     if units != num_classes:
         raise ConfigError(f"{where} build_model's output has {units} units; the data has {num_classes} classes "
@@ -39,6 +45,15 @@ def build_checked(spec: ModelSpec, params: dict[str, Any], input_shape: tuple[in
         raise ConfigError(f"{where} build_model's model is compiled without an \"accuracy\" metric; add "
                           f"metrics=[\"accuracy\"] (or leave it uncompiled)")
     return model
+
+
+def xla_applied(model: keras.Model, jit_compile: str) -> str:
+    """Which XLA setting the model trains with, as the summary says it: "off", "on", "auto: on" (Keras chose),
+    or "model file: on" (the file compiled its model itself)."""
+    on = "on" if model.jit_compile else "off"
+    if not getattr(model, "tunedeck_compiled", True):
+        return f"model file: {on}"
+    return f"auto: {on}" if jit_compile == "auto" else jit_compile
 
 
 def dry_build(spec: ModelSpec, space: list[Param], input_shape: tuple[int, ...], num_classes: int) -> None:

@@ -27,6 +27,13 @@ class TrialCallback(keras.callbacks.Callback):
         self.monitor = monitor
         self.epochs: list[dict[str, float]] = []
         self.curve: list[float] = []
+        self.learning_rates: list[float] = []  # at the start of each epoch: what a retrain replays
+        self.xla = ""  # the XLA setting that applied (engine.keras.building.xla_applied)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        rate = getattr(self.model.optimizer, "learning_rate", None)
+        if rate is not None:
+            self.learning_rates.append(float(keras.ops.convert_to_numpy(rate)))
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         # A *_begin hook keeps Keras' asynchronous batch dispatch on (an *_end hook turns it off).

@@ -19,12 +19,12 @@ from optuna_integration.keras import KerasPruningCallback
 
 from engine.contract import DataInfo, TrialResult
 from engine.data import Dataset, validation_split
-from engine.errors import StopNow, TrialFailed, TrialStopped
-from engine.keras.building import build_checked, dry_build
+from engine.errors import OutOfMemory, StopNow, TrialFailed, TrialStopped, first_line
+from engine.keras.building import build_checked, dry_build, xla_applied
 from engine.keras.callbacks import LearningRatePlateau, TrialCallback, released_custom_gradients
 from engine.keras.datasets import load_dataset
-from engine.keras.device import configure_gpus, device_name, gpu_peak_mb, reset_gpu_peak, set_mixed_precision
-from engine.keras.errors import describe_error
+from engine.keras.device import device_name, gpu_peak_mb, reset_gpu_peak, set_mixed_precision, start_tensorflow
+from engine.keras.errors import describe_error, is_out_of_memory
 from engine.models import ModelSpec, check_architecture, spec_for
 from engine.store import schema
 from engine.study import StudyConfig
@@ -80,7 +80,7 @@ class KerasTrainer:
     def prepare(self, config: StudyConfig) -> DataInfo:
         """Load and check the data and the model (errors name what is wrong) before the study is opened."""
         freeze_imports()
-        configure_gpus()  # memory growth, before anything else touches the GPU
+        start_tensorflow()  # memory growth, before anything else touches the GPU
         self.config = config
         self.spec = spec_for(config.model)
         dataset = load_dataset(config.dataset, config.subset)
@@ -121,7 +121,7 @@ def train_trial(trial: optuna.Trial, spec: ModelSpec, params: dict[str, Any], da
     if config.lr_plateau_patience:
         callbacks.append(LearningRatePlateau(monitor, config.lr_plateau_patience))
     try:
-        model, test_accuracy = fit_and_evaluate(spec, params, data, callbacks)
+        model, test_accuracy = fit_and_evaluate(spec, params, data, callbacks, config.jit_compile)
     except optuna.TrialPruned:
         raise
     except StopNow:
@@ -129,9 +129,15 @@ def train_trial(trial: optuna.Trial, spec: ModelSpec, params: dict[str, Any], da
     except TrialFailed:
         raise
     except Exception as exc:  # any Keras/TF error (or a model file's) fails this trial only
+        if is_out_of_memory(exc):
+            raise OutOfMemory(first_line(exc, 300)) from exc
         raise TrialFailed(describe_error(exc)) from exc
     finally:
         trial.set_user_attr(schema.EPOCHS_TRAINED, len(callback.curve))
+        if callback.xla:
+            trial.set_user_attr(schema.XLA, callback.xla)
+        if len(set(callback.learning_rates)) > 1:  # a schedule changed it: retrain replays it
+            trial.set_user_attr(schema.LEARNING_RATES, callback.learning_rates)
         peak = gpu_peak_mb()
         if peak is not None:
             trial.set_user_attr(schema.GPU_PEAK_MB, round(peak, 1))
@@ -140,11 +146,14 @@ def train_trial(trial: optuna.Trial, spec: ModelSpec, params: dict[str, Any], da
 
 
 def fit_and_evaluate(spec: ModelSpec, params: dict[str, Any], data: PreparedData,
-                     callbacks: list[keras.callbacks.Callback]) -> tuple[keras.Model, float]:
+                     callbacks: list[keras.callbacks.Callback], jit_compile: str = "off") -> tuple[keras.Model, float]:
     """Build and train one model, validating each epoch on the validation set; its test accuracy (metrics are
     read by name: a model may have more than one)."""
     with released_custom_gradients():
-        model = build_checked(spec, params, data.input_shape, data.num_classes)
+        model = build_checked(spec, params, data.input_shape, data.num_classes, jit_compile)
+        for callback in callbacks:
+            if isinstance(callback, TrialCallback):
+                callback.xla = xla_applied(model, jit_compile)
         model.fit(data.x_fit, data.y_fit, batch_size=params["batch_size"], epochs=params["epochs"],
                   validation_data=(data.x_val, data.y_val), verbose=0, callbacks=callbacks)
         metrics = model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
