@@ -201,7 +201,7 @@ def test_the_sampler_is_steered_away_from_what_did_not_fit(tmp_path):
         return finished[:40].count("FAIL")
 
     runs = {"steered": oom_in_first_40("steered", OutOfMemory), "plain": oom_in_first_40("plain", TrialFailed)}
-    assert runs["steered"] < 0.75 * runs["plain"], runs  # measured: 15-20 of 40 against 30-35 of 40
+    assert runs["steered"] < 0.75 * runs["plain"], runs  # measured: 15-18 of 40 against 30 (seeds 42, 1, 2)
 
 
 def failing_then_fine(failures: int):
@@ -372,3 +372,35 @@ async def test_a_study_on_a_gpu_shows_each_trial_s_peak_gpu_memory(tmp_path):
         labels = [column.label.plain for column in table.columns.values()]
         assert "GPU MB" in labels and table.get_row_at(0)[labels.index("GPU MB")] == "1234"
         app.screen.source.stop(StopRequest(now=True))
+
+
+def test_tensorflow_s_out_of_memory_error_becomes_an_out_of_memory_trial(tmp_path):
+    """The Keras trainer names TensorFlow's ResourceExhaustedError (raised here by a model file, as a GPU would in
+    its first batch) out of GPU memory; the study goes on with the models that fit."""
+    path = tmp_path / "big.py"
+    path.write_text('''
+import keras
+import tensorflow as tf
+
+SPACE = {"units": {"kind": "categorical", "choices": [8, 4096]}, "epochs": {"kind": "fixed", "value": 1},
+         "batch_size": {"kind": "fixed", "value": 64}}
+
+
+def build_model(params, input_shape, num_classes):
+    if params["units"] > 1000:
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[784,4096]")
+    return keras.Sequential([keras.Input(shape=input_shape), keras.layers.Flatten(),
+                             keras.layers.Dense(params["units"], activation="relu"),
+                             keras.layers.Dense(num_classes, activation="softmax")])
+''')
+    config = StudyConfig(model=str(path), dataset="mnist-5k", subset=600, n_trials=2, sampler="random", seed=3,
+                         max_failures=1, out_dir=str(tmp_path / "runs"), study_name="big", pruner="none")
+    events = []
+    runner = StudyRunner(config, emit=events.append)
+    finished = runner.run()
+    shown = [e for e in events if isinstance(e, TrialFinished)]
+    assert finished.ok and finished.n_complete == 2, [e.error for e in shown]
+    oom = [e for e in shown if e.state == "FAIL"]
+    assert oom and all(e.params["units"] == 4096 and e.error.startswith("out of GPU memory: OOM when allocating")
+                       for e in oom)  # more than max_failures = 1 of them would have ended the study
+    assert {e.params["units"] for e in shown if e.state == "COMPLETE"} == {8}
