@@ -20,7 +20,8 @@ FLAG_FIELDS = {"model": "model", "dataset": "dataset", "trials": "n_trials", "ti
                "subset": "subset", "storage": "storage", "study_name": "study_name", "out": "out_dir",
                "patience": "patience", "lr_patience": "lr_patience", "mixed_precision": "mixed_precision",
                "heartbeat": "heartbeat", "workers": "workers", "gpus": "gpus", "storage_retry": "storage_retry",
-               "jit_compile": "jit_compile", "trial_timeout": "trial_timeout", "max_failures": "max_failures"}
+               "jit_compile": "jit_compile", "trial_timeout": "trial_timeout", "max_failures": "max_failures",
+               "warm_start": "warm_start", "warm_start_top": "warm_start_top", "prior": "warm_start_prior"}
 STORAGE_HELP = "Optuna storage URL (default: $TUNEDECK_STORAGE, $OPTUNA_STORAGE, else SQLite in the run folder)"
 
 
@@ -77,6 +78,10 @@ def study_options() -> argparse.ArgumentParser:
                       help="a trial still training after S seconds stops as FAIL (default 0: no limit)")
     opts.add_argument("--max-failures", type=int, metavar="N",
                       help="end the study after N failed trials in a row (default 3; 0 = never)")
+    opts.add_argument("--warm-start", metavar="OTHER[@URL]", help="run another study's best parameter sets first")
+    opts.add_argument("--warm-start-top", type=int, metavar="K", help="how many of them (default 3)")
+    opts.add_argument("--prior", action="store_true", default=None, help="with --warm-start: give its finished trials "
+                      "to the sampler instead of running them (same model, data and objective)")
     opts.add_argument("--heartbeat", type=int, metavar="S",
                       help="seconds between heartbeats; a silent worker's trial fails after 2x and is retried")
     opts.add_argument("--storage-retry", type=float, metavar="S", help="ride out a storage that stops answering for "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-STATE_STYLE = {"RUNNING": "cyan", "COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}
+STATE_STYLE = {"RUNNING": "cyan", "COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "PRIOR": "blue"}
 
 
 def state_markup(state: str) -> str:

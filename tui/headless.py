@@ -112,7 +112,7 @@ class RunDisplay:
                 self.last.append(event)
                 if self.lines is not None:
                     self.lines.print(trial_line(event), markup=False, highlight=False, soft_wrap=True)
-                if event.state != "FAIL":
+                if event.state not in ("FAIL", "PRIOR"):  # prior knowledge (a warm start) was not run here
                     self.progress.advance(self.task)
                     self.durations.append(event.duration)
                     self.estimate()

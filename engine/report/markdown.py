@@ -70,7 +70,7 @@ def render_report(study: optuna.Study, figures: list | None = None, csv: str = "
     config: dict[str, Any] = attrs.get("config", {})
     env: dict[str, str] = attrs.get("environment", {})
     trials = study.get_trials(deepcopy=False)
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    complete = [t for t in trials if schema.state_name(t) == "COMPLETE"]  # prior knowledge was not run here
     out = [f"# tunedeck study `{study.study_name}`", ""]
 
     settings = {k: mask_url(v) if k == "storage" else v for k, v in config.items() if k != "space"}
@@ -81,12 +81,13 @@ def render_report(study: optuna.Study, figures: list | None = None, csv: str = "
         rows = [[name, table.get("kind"), Param(name, **table).describe()] for name, table in space.items()]
         out += ["## Search space", "", table(["parameter", "kind", "values"], rows), ""]
         out += _epochs_note(config)
+    out += _warm_start(attrs.get(schema.WARM_START))
     out += _model_and_data(attrs)
     if env:
         out += ["## Environment", "", table(["item", "value"], [[k, v] for k, v in env.items()]), ""]
     out += _workers(attrs, trials)
 
-    counts = {state.name: sum(schema.state_name(t) == state.name for t in trials) for state in TrialState}
+    counts = {name: sum(schema.state_name(t) == name for t in trials) for name in [*TrialState.__members__, "PRIOR"]}
     rows = [[k, v] for k, v in counts.items() if v] + [["total", len(trials)]]
     out += ["## Trials", "", table(["state", "count"], rows), ""]
     out += _xla(trials)
@@ -108,6 +109,23 @@ def render_report(study: optuna.Study, figures: list | None = None, csv: str = "
     out += _figures(figures, csv)
     out += _timing(trials)
     return "\n".join(out)
+
+
+def _warm_start(record: dict[str, Any] | None) -> list[str]:
+    """What the study was started from: another study's best parameter sets run first, or its trials as prior."""
+    if not record:
+        return []
+    source = f"study `{record['from']}` ({record['storage']})"
+    if record.get("prior"):
+        text = (f"Warm-started from {source}: its {len(record['enqueued'])} finished trials were given to the sampler "
+                f"as prior knowledge (state PRIOR: not run here, not counted in n_trials).")
+    else:
+        text = (f"Warm-started from {source}: its best {record['top']} parameter sets ran first (its trials "
+                f"{', '.join(map(str, record['enqueued'])) or 'none'}), then the sampler went on.")
+    lines = ["## Warm start", "", text]
+    lines += [f"- its trial {number} skipped: {why}" for number, why in record.get("skipped", [])]
+    lines += [f"- its trial {number} clipped to this space: {change}" for number, change in record.get("clipped", [])]
+    return [*lines, ""]
 
 
 def _xla(trials: list) -> list[str]:

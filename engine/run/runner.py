@@ -41,6 +41,7 @@ from engine.run.keeper import ModelKeeper, remove_leftovers
 from engine.run.recording import record_study
 from engine.run.sampling import make_pruner, make_sampler
 from engine.run.upkeep import Upkeep
+from engine.run.warm_start import apply_warm_start, read_warm_start
 from engine.space import fixed_params, suggest
 from engine.store import (
     Counts,
@@ -100,6 +101,7 @@ class StudyRunner:
         try:
             check_storage_files(self.config.storage_url)  # a bad dataset or storage file is refused before
             info = self.trainer.prepare(self.config)  # anything is created
+            self.warm_start = read_warm_start(self.config, info.model)
             self.worker = this_worker(info.device)
             with log_to_file(self.config.make_run_dir() / "tunedeck.log") as log_path:
                 try:
@@ -124,6 +126,10 @@ class StudyRunner:
         stored = None if created else self._creators_record(study)
         changes = check_compatible(study, config, stored, info.model)  # the first writer's config is the study's
         record_study(study, config, info, self.worker, changes, describe=stored is None)
+        if created and self.warm_start is not None:
+            record = apply_warm_start(study, config, self.warm_start)
+            log.info("warm start from %s: %s %s (skipped %d)", record["from"], "prior trials" if record["prior"] else
+                     "enqueued trials", record["enqueued"], len(record["skipped"]))
         n_finished = sum(schema.counted(trial) for trial in study.get_trials(deepcopy=False))
         self.emit(StudyStarted(config.name, mask_url(config.storage_url), info.dataset, info.note, info.n_train,
                                info.n_test, info.device, self._target(study), n_finished,
@@ -232,7 +238,7 @@ class StudyRunner:
         """Trials numbered before this one that may still finish: if n_trials of them exist, this one is not
         needed (another worker took the last slot in the same moment)."""
         trials = trial.study.get_trials(deepcopy=False)
-        return sum(schema.state_name(t) != "FAIL" for t in trials[:trial.number])
+        return sum(schema.state_name(t) not in ("FAIL", "PRIOR") for t in trials[:trial.number])
 
     # --- one trial -------------------------------------------------------------------------------
     @property

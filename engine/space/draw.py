@@ -32,3 +32,43 @@ def fixed_params(space: list[Param]) -> dict[str, Any]:
 def first_params(space: list[Param]) -> dict[str, Any]:
     """One set of parameters from a space, without a sampler: each fixed value, first choice or low."""
     return {param.name: param.first() for param in space}
+
+
+def distribution(param: Param) -> optuna.distributions.BaseDistribution:
+    """The Optuna distribution `suggest` draws a searchable parameter from (for trials added to a study)."""
+    if param.kind == "int":
+        return optuna.distributions.IntDistribution(int(param.low), int(param.high), log=param.log,
+                                                    step=int(param.step or 1))
+    if param.kind == "float":
+        return optuna.distributions.FloatDistribution(float(param.low), float(param.high), log=param.log,
+                                                      step=param.step)
+    return optuna.distributions.CategoricalDistribution(list(param.choices))
+
+
+def fitted(params: dict[str, Any], space: list[Param]) -> tuple[dict[str, Any], list[str], str]:
+    """Another study's parameters fitted to `space`'s searchable parameters: a number outside a range is clipped
+    to it (and onto its step); returns (values, what was clipped, why they do not fit: "" when they do)."""
+    values: dict[str, Any] = {}
+    clipped: list[str] = []
+    for param in space:
+        if param.kind == "fixed":
+            continue
+        if param.name not in params:
+            return {}, [], f"no {param.name}"
+        value = params[param.name]
+        if param.kind == "categorical":
+            if value not in param.choices:
+                return {}, [], f"{param.name} = {value!r} is not one of its choices"
+            values[param.name] = value
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return {}, [], f"{param.name} = {value!r} is not a number"
+        kept = min(max(value, param.low), param.high)
+        if param.step:
+            kept = param.low + round((kept - param.low) / param.step) * param.step
+            kept = min(kept, param.high)
+        kept = int(round(kept)) if param.kind == "int" else float(kept)
+        if kept != value:
+            clipped.append(f"{param.name} {value} -> {kept}")
+        values[param.name] = kept
+    return values, clipped, ""

@@ -35,6 +35,7 @@ class Counts:
     failed: int = 0
     running: int = 0
     waiting: int = 0  # queued: a retry of a dead worker's trial, or parameters enqueued by a person
+    prior: int = 0  # another study's trials given as prior knowledge (a warm start): not run, not counted
 
     @property
     def counted(self) -> int:
@@ -135,7 +136,7 @@ class StudyFollower:
         self._epochs.pop(trial.number, None)
         event = trial_finished_event(trial)
         self.emit(event)
-        if trial.state != TrialState.COMPLETE or trial.value is None:
+        if schema.state_name(trial) != "COMPLETE" or trial.value is None:
             return
         self._importances_due = True
         if self.best is None or self.goal.better(trial.value, self.best.value):
@@ -145,7 +146,7 @@ class StudyFollower:
     def _count(self, state: str, step: int) -> None:
         """Count a trial in or out of its state (a TrialState's name, or schema.state_name's)."""
         name = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
-                "WAITING": "waiting"}[state]
+                "WAITING": "waiting", "PRIOR": "prior"}[state]
         setattr(self.counts, name, getattr(self.counts, name) + step)
 
     def _update_importances(self) -> None:

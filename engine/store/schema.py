@@ -23,6 +23,9 @@ ENVIRONMENT = "environment"  # versions and device of the worker that created th
 WORKER_ENV_PREFIX = "worker:"  # + worker id: that worker's environment, one entry per worker
 N_TRIALS = "n_trials"  # the study's target of finished trials; a run that raises it updates it
 STOP_REQUEST = "stop_request"  # {"id", "now", "cause", "by", "at"}: every worker stops when it sees a new id
+WARM_START = "warm_start"  # {"from", "storage" (masked), "top", "prior", "enqueued", "skipped", "clipped"}: what the
+# study was started from (another study's best parameter sets, run first; or its trials as prior knowledge)
+ARTIFACT_STORE = "artifact_store"  # "file:///PATH" or "s3://BUCKET/PREFIX": where the study's models and figures are
 
 # --- trial attributes ---------------------------------------------------------------------------
 VAL_ACCURACY = "val_accuracy"
@@ -35,6 +38,7 @@ ERROR = "error"  # why a trial failed, one line
 STOPPED_BY = "stopped_by"  # on a FAIL trial that was stopped rather than broken: a Cause's value
 MODEL_WARNING = "model_warning"  # the trial finished but its model file could not be written
 GPU_PEAK_MB = "gpu_peak_mb"
+PRIOR = "prior"  # {"study", "trial"}: a trial copied from another study as prior knowledge (not run, not counted)
 OUT_OF_MEMORY = "out_of_memory"  # a trial that did not fit in GPU memory: told PRUNED (for TPE), shown FAIL
 XLA = "xla"  # the jit_compile that applied to the trial's model: "off", "on", "auto: on", "model file: on"
 LEARNING_RATES = "learning_rates"  # the learning rate of each epoch the trial trained, when a schedule changed it
@@ -53,6 +57,12 @@ def config_changes(attrs: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(changes, key=lambda change: change.get("at", ""))
 
 
+def prior(trial: FrozenTrial) -> bool:
+    """A trial copied from another study as prior knowledge (a warm start with --prior): the sampler learns from
+    it; it was not run here and does not count toward n_trials."""
+    return PRIOR in trial.user_attrs
+
+
 def out_of_memory(trial: FrozenTrial) -> bool:
     """A trial whose model did not fit in GPU memory. It is told PRUNED with no intermediate value, so that TPE
     ranks it below every other trial and draws less from its region (it ignores FAIL trials); tunedeck shows it
@@ -61,12 +71,15 @@ def out_of_memory(trial: FrozenTrial) -> bool:
 
 
 def state_name(trial: FrozenTrial) -> str:
-    """The trial's state as tunedeck shows and counts it: Optuna's, but FAIL for an out-of-memory trial."""
+    """The trial's state as tunedeck shows and counts it: Optuna's, but FAIL for an out-of-memory trial and PRIOR
+    for prior knowledge."""
+    if PRIOR in trial.user_attrs:
+        return "PRIOR"
     return "FAIL" if out_of_memory(trial) else trial.state.name
 
 
 def counted(trial: FrozenTrial) -> bool:
-    """Whether a trial counts toward n_trials: complete or pruned (an out-of-memory trial does not)."""
+    """Whether a trial counts toward n_trials: complete or pruned (an out-of-memory or prior trial does not)."""
     return state_name(trial) in ("COMPLETE", "PRUNED")
 
 

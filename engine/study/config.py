@@ -52,6 +52,11 @@ FIELD_HELP = {
     "jit_compile": "XLA compilation of each trial's model: off | auto (Keras: on whenever a GPU is visible) | on; a "
                    "model file that compiles itself with jit_compile set keeps its own",
     "trial_timeout": "seconds a trial may train; past it the trial stops at its next batch as FAIL (0 = no limit)",
+    "warm_start": "another study (NAME, or NAME@URL in another storage) whose best parameter sets a new study runs "
+                  "first (enqueued; then the sampler goes on); empty = start from nothing",
+    "warm_start_top": "how many of warm_start's best parameter sets to run first",
+    "warm_start_prior": "give warm_start's finished trials to the sampler as prior knowledge instead, without "
+                        "running them (the same model, data and objective only); they do not count in n_trials",
     "max_failures": "end the study after this many failed trials in a row (0 = never); out-of-memory trials and "
                     "stopped ones do not count",
     "workers": "worker processes to start on this machine, one training each, spread over the visible GPUs "
@@ -89,6 +94,9 @@ class StudyConfig:
     jit_compile: str = "off"
     trial_timeout: float = 0
     max_failures: int = 3
+    warm_start: str = ""
+    warm_start_top: int = 3
+    warm_start_prior: bool = False
     workers: int | str = 0
     gpus: str = ""
     heartbeat: int = 30
@@ -215,6 +223,7 @@ NUMBER_RANGES: dict[str, tuple[bool, float, float]] = {
     "lr_patience": (True, 0, 100_000),
     "heartbeat": (True, 1, 3600), "storage_retry": (False, 0, 7 * 24 * 3600),
     "trial_timeout": (False, 0, 365 * 24 * 3600), "max_failures": (True, 0, 1_000_000),
+    "warm_start_top": (True, 1, 10_000),
 }
 MAX_WORKERS = 256
 STUDY_NAME_LIMIT = 100
@@ -247,9 +256,12 @@ def validate(config: StudyConfig) -> StudyConfig:
         check_number("workers", config.workers, True, 0, MAX_WORKERS)
     for key, (integer, minimum, maximum) in NUMBER_RANGES.items():
         check_number(key, getattr(config, key), integer, minimum, maximum)
-    if not isinstance(config.mixed_precision, bool):
-        raise ConfigError(f"mixed_precision: expected true or false, got {config.mixed_precision!r}")
-    for key in ("dataset", "study_name", "storage", "out_dir", "gpus"):
+    for key in ("mixed_precision", "warm_start_prior"):
+        if not isinstance(getattr(config, key), bool):
+            raise ConfigError(f"{key}: expected true or false, got {getattr(config, key)!r}")
+    if config.warm_start_prior and not config.warm_start:
+        raise ConfigError("warm_start_prior: needs warm_start, the study whose trials to give the sampler")
+    for key in ("dataset", "study_name", "storage", "out_dir", "gpus", "warm_start"):
         if not isinstance(getattr(config, key), str):
             raise ConfigError(f"{key}: expected a string, got {getattr(config, key)!r}")
     if any(not GPU_ENTRY.fullmatch(gpu) for gpu in config.gpu_list) or len(config.gpu_list) > MAX_WORKERS:

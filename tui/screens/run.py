@@ -235,7 +235,7 @@ class RunScreen(StudyActions, TrialActions, FilterActions, ZoomableLayout, Scree
         self.query_one(TrialTable).push(event)
         self.query_one(HistoryPlot).add(event.number, event.state, event.value)
         self.query_one(CurvePlot).finished(event.number, event.curve)
-        if event.state != "FAIL":
+        if event.state not in ("FAIL", "PRIOR"):  # prior knowledge (a warm start) was not run here
             self.durations.append(event.duration)
         value = "-" if event.value is None else f"{event.value:.4f}"
         line = f"trial {event.number} {event.state} value {value} in {event.duration:.1f}s"

@@ -146,7 +146,7 @@ class HistoryPlot(ThrottledPlot):
         whole trial numbers on the x axis; failed trials (no value) just past the worst end."""
         points, best_x, best_y = snapshot
         styles = {"COMPLETE": ("green", "dot", "• complete"), "PRUNED": ("orange", "x", "x pruned"),
-                  "FAIL": ("red", "x", "x failed (no value)")}
+                  "FAIL": ("red", "x", "x failed (no value)"), "PRIOR": ("blue", "dot", "• prior (warm start)")}
         last = max((max(xs) for xs, _ in points.values() if xs), default=0)
         if best_x:
             plt.plot(*thin(best_x + [last], best_y + [best_y[-1]]), color="cyan", marker="braille")
