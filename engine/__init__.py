@@ -11,6 +11,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # GPUs shared by workers: each maps what it uses
+os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # GPU numbers as nvidia-smi and NVML count them
 
 from engine.signals import interrupts_held  # noqa: E402
 

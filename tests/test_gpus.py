@@ -15,7 +15,7 @@ from tui_fakes import factory
 from engine import Param, StopRequest, StudyConfig, StudyRunner, TrialFinished, WorkerPool, validate
 from engine.contract import TrialResult
 from engine.errors import ConfigError, OutOfMemory, TrialFailed, TrialStopped
-from engine.gpus import Gpu, device_label, visible_entries, visible_gpus
+from engine.gpus import Gpu, device_label, plan_workers, visible_entries, visible_gpus
 from engine.store import schema, this_worker
 from tui.app import TunedeckApp
 from tui.screens import setup as setup_screen
@@ -73,15 +73,24 @@ def test_a_worker_is_labelled_by_its_gpu(monkeypatch):
     ("auto", "", 0, (), "1 worker on the CPU"),
     (0, "0,0,1,1", 2, ("0", "0", "1", "1"), "4 workers: GPU 0 x2, GPU 1 x2"),
     (3, "", 0, (), "3 workers on the CPU"),
-    (0, "", 2, (), "1 worker on the CPU"),  # the default: one worker in this process
+    (0, "", 2, (), "1 worker: GPU 0"),  # the default: one worker in this process, on its first GPU
 ])
 def test_workers_spread_round_robin_over_the_visible_gpus(workers, gpus, visible, devices, text):
     plan = validate(StudyConfig(workers=workers, gpus=gpus)).worker_plan([Gpu(str(i)) for i in range(visible)])
-    assert plan.gpus == devices
-    if plan.in_processes:
-        assert plan.text == text
+    assert plan.gpus == devices and plan.text == text
     assert [plan.gpu_of(i) for i in range(plan.workers)] == [devices[i % len(devices)] if devices else None
                                                              for i in range(plan.workers)]
+
+
+def test_a_plan_says_what_it_leaves_out(monkeypatch):
+    from engine.gpus import plan_warnings
+
+    visible = [Gpu("0"), Gpu("1")]
+    plan = plan_workers(3, ["0", "0", "1", "7"], visible)
+    assert plan_warnings(plan, ["0", "0", "1", "7"], visible) == [
+        "GPU 7 not found here (a worker given one trains on the CPU)", "1 of the GPUs entries unused by 3 workers"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,-1,0")
+    assert visible_entries() == ["1"]  # CUDA ignores what follows an invalid entry
 
 
 def test_the_pool_gives_each_worker_its_gpu_with_memory_growth(tmp_path, monkeypatch):
@@ -96,7 +105,8 @@ def test_the_pool_gives_each_worker_its_gpu_with_memory_growth(tmp_path, monkeyp
     plan = config.worker_plan([Gpu("0"), Gpu("1")])
     WorkerPool(config, n_workers=plan.workers, gpus=plan.gpus).start()
     assert [env["CUDA_VISIBLE_DEVICES"] for env in started] == ["0", "1", "0", "1"]
-    assert all(env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" for env in started)
+    assert all(env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
+               for env in started)
 
 
 def test_tensorflow_starts_with_memory_growth_everywhere():
@@ -145,6 +155,11 @@ class OomTrainer(FakeTrainer):
     def __init__(self, too_large, error=OutOfMemory) -> None:
         super().__init__()
         self.too_large, self.error = too_large, error
+
+    def prepare(self, config):
+        import dataclasses
+
+        return dataclasses.replace(super().prepare(config), device="NVIDIA H200")  # a worker on a GPU
 
     def train(self, trial, params, emit, stop_now):
         if self.too_large(params):
@@ -401,6 +416,45 @@ def build_model(params, input_shape, num_classes):
     shown = [e for e in events if isinstance(e, TrialFinished)]
     assert finished.ok and finished.n_complete == 2, [e.error for e in shown]
     oom = [e for e in shown if e.state == "FAIL"]
-    assert oom and all(e.params["units"] == 4096 and e.error.startswith("out of GPU memory: OOM when allocating")
-                       for e in oom)  # more than max_failures = 1 of them would have ended the study
+    assert oom and all(e.params["units"] == 4096 and e.error.startswith("out of memory: OOM when allocating")
+                       for e in oom)  # on this CPU "out of memory"; more than max_failures = 1 would have ended it
     assert {e.params["units"] for e in shown if e.state == "COMPLETE"} == {8}
+
+
+def test_a_study_where_nothing_fits_ends_saying_so(tmp_path):
+    config = one_knob_config(tmp_path, "full", n_trials=3, max_failures=3)
+    finished = StudyRunner(config, trainer=OomTrainer(lambda params: True)).run()
+    assert not finished.ok and finished.reason.name == "FAILURES" and finished.n_failed == 10
+    assert "10 trials in a row ran out of GPU memory: no model of the space fits" in finished.detail
+
+
+def test_retrain_trains_as_the_trial_did_after_a_resume_changed_the_settings():
+    from optuna.trial import create_trial
+
+    from engine.keras.retrain import trial_settings
+
+    config = StudyConfig(mixed_precision=True, jit_compile="on")  # the study's config, as a later resume left it
+    trial = create_trial(value=0.9, user_attrs={schema.MIXED_PRECISION: False, schema.XLA: "auto: off"})
+    assert trial_settings(trial, config) == (False, "off")
+    assert trial_settings(create_trial(value=0.9), config) == (True, "on")  # recorded before trials recorded them
+    assert trial_settings(create_trial(value=0.9, user_attrs={schema.XLA: "model file: on"}), config)[1] == "on"
+
+
+def test_a_worker_whose_trial_another_process_failed_goes_on(tmp_path):
+    """A view on a loaded machine may take a live worker's late lease for a dead one and fail its trial: the
+    worker cannot tell it, and goes on instead of crashing (the trial is retried)."""
+    from engine.store import fail_trial_now
+
+    config = one_knob_config(tmp_path, "reaped", n_trials=2)
+    reaped = []
+
+    class Trainer(FakeTrainer):
+        def train(self, trial, params, emit, stop_now):
+            if not reaped:
+                reaped.append(trial.number)
+                fail_trial_now(trial.study, trial._trial_id, "its worker stopped renewing the trial's lease")
+                trial.set_user_attr = lambda key, value: None  # the worker's later writes fail like Optuna's would
+            return TrialResult(None, score(params), 0.0)
+
+    finished = StudyRunner(config, trainer=Trainer()).run()
+    assert finished.ok and finished.n_complete == 2 and reaped == [0]

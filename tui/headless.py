@@ -252,7 +252,7 @@ def run_headless(config: StudyConfig, export: str | None, plots: bool = True, be
                          gpus=lambda: monitor.latest)
     plan = config.worker_plan(visible_gpus())
     if plan.in_processes:
-        display.note(plan.text)
+        (display.lines.print if display.lines is not None else display.note)(plan.text)
         source = WorkerPool(config, display.handle, n_workers=plan.workers, gpus=plan.gpus)
     else:
         source = StudyRunner(config, emit=display.handle)

@@ -8,10 +8,11 @@ from engine.gpus.visible import (
     WorkerPlan,
     cpu_cores,
     device_label,
+    plan_warnings,
     plan_workers,
     visible_entries,
     visible_gpus,
 )
 
 __all__ = ["GpuMonitor", "GpuReader", "GpuSample", "gpu_bar", "nvml_reader", "GPU_ENTRY", "Gpu", "WorkerPlan",
-           "cpu_cores", "device_label", "plan_workers", "visible_entries", "visible_gpus"]
+           "cpu_cores", "device_label", "plan_warnings", "plan_workers", "visible_entries", "visible_gpus"]

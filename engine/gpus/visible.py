@@ -52,7 +52,7 @@ def visible_entries(environ: dict[str, str] | None = None) -> list[str] | None:
     if value is None:
         return None
     entries = [entry.strip() for entry in value.split(",") if entry.strip()]
-    return [] if entries[:1] == ["-1"] else entries
+    return entries[:entries.index("-1")] if "-1" in entries else entries  # CUDA ignores what follows an invalid one
 
 
 def nvidia_smi_gpus() -> list[Gpu]:
@@ -93,6 +93,7 @@ class WorkerPlan:
 
     workers: int
     gpus: tuple[str, ...] = ()  # worker i sees gpus[i % len(gpus)]
+    here: str = ""  # one worker in this process: the GPU TensorFlow trains on (its first visible one), if any
 
     @property
     def in_processes(self) -> bool:
@@ -106,6 +107,8 @@ class WorkerPlan:
     def text(self) -> str:
         """E.g. "4 workers: GPU 0 x2, GPU 1 x2", "1 worker: gpu-8f3a1b2c", "2 workers on the CPU"."""
         noun = "worker" if self.workers == 1 else "workers"
+        if self.here:
+            return f"1 worker: GPU {self.here if self.here.isdigit() else device_label(self.here)}"
         if not self.gpus:
             return f"{self.workers} {noun} on the CPU"
         shares = Counter(self.gpu_of(worker) for worker in range(self.workers))
@@ -123,6 +126,18 @@ def plan_workers(workers: int | str, gpus: list[str], visible: list[Gpu]) -> Wor
         count = len(pool) or 1
     else:
         count = int(workers) or len(gpus) or 1
-    if not gpus and count == 1:
-        return WorkerPlan(1)  # one worker in this process (TensorFlow trains on its first GPU, if any)
+    if not gpus and count == 1:  # one worker in this process: TensorFlow trains on its first GPU, if any
+        return WorkerPlan(1, here=visible[0].entry if visible else "")
     return WorkerPlan(count, tuple(pool))
+
+
+def plan_warnings(plan: WorkerPlan, gpus: list[str], visible: list[Gpu]) -> list[str]:
+    """What a plan leaves out or cannot do: GPUs listed that this host does not show, entries no worker uses."""
+    warnings = []
+    shown = {gpu.entry for gpu in visible}
+    unknown = sorted({entry for entry in gpus if shown and entry not in shown})
+    if unknown:
+        warnings.append(f"GPU {', '.join(unknown)} not found here (a worker given one trains on the CPU)")
+    if gpus and plan.workers < len(gpus):
+        warnings.append(f"{len(gpus) - plan.workers} of the GPUs entries unused by {plan.workers} workers")
+    return warnings

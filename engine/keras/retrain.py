@@ -11,6 +11,7 @@ since the study (its sha256) is refused unless forced, and the card says so.
 from __future__ import annotations
 
 import datetime
+import logging
 import math
 import platform
 import threading
@@ -23,14 +24,16 @@ import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
 from engine.contract import Event, Objective, RetrainEpoch, RetrainFinished, StopRequest
-from engine.errors import ConfigError, StopNow, TrialStopped
+from engine.errors import ConfigError, StopNow, TrialStopped, UserError
 from engine.files import write_text_atomically
 from engine.keras.saving import save_atomically
 from engine.models import spec_for
 from engine.report import number_text, table
 from engine.signals import interrupts_held
-from engine.store import reading_study, schema
+from engine.store import open_artifact_store, reading_study, schema, study_artifacts_url, upload
 from engine.study import StudyConfig, stored_config
+
+log = logging.getLogger("tunedeck")
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,15 @@ def trained_epochs(trial: FrozenTrial) -> int:
     if trained:
         return int(trained)
     return int(trial.params.get("epochs", trial.user_attrs.get(schema.FIXED_PARAMS, {}).get("epochs", 1)))
+
+
+def trial_settings(trial: FrozenTrial, config: StudyConfig) -> tuple[bool, str]:
+    """The precision and XLA setting the trial trained with (a resume may have changed the study's since); the
+    study's config for a trial that recorded none."""
+    mixed = trial.user_attrs.get(schema.MIXED_PRECISION, config.mixed_precision)
+    xla = trial.user_attrs.get(schema.XLA, "")
+    jit = {"off": "off", "on": "on", "auto: on": "on", "auto: off": "off"}.get(xla, config.jit_compile)
+    return bool(mixed), jit
 
 
 def checked_model_file(config: StudyConfig, recorded: dict[str, Any], force: bool) -> str:
@@ -126,14 +138,29 @@ class Retrainer:
         model_path = folder / "final.keras"
         save_atomically(model, model_path)
         forced = self.force and digest != attrs.get(schema.MODEL, {}).get("sha256", digest)
-        recipe = Recipe(epochs, config.mixed_precision, data.pop("xla"),
+        recipe = Recipe(epochs, data.pop("mixed"), data.pop("xla"),
                         bool(trial.user_attrs.get(schema.LEARNING_RATES)), digest, forced)
         card = write_text_atomically(folder / "final.md", model_card(self.study_name, config, trial, params,
                                                                        test_accuracy, data, attrs, recipe))
+        self._upload(model_path, card)
         finished = RetrainFinished(trial.number, test_accuracy, trial.user_attrs.get(schema.TEST_ACCURACY), epochs,
                                    str(model_path), str(card))
         self.emit(finished)
         return finished
+
+    def _upload(self, *paths: Path) -> None:
+        """final.keras and final.md, also in the study's artifact store (for `tunedeck get` on any machine);
+        optional: the files are written, and a store that fails is logged."""
+        with reading_study(self.storage_url, self.study_name) as study:
+            url = study_artifacts_url(study)
+            if not url:
+                return
+            try:
+                store = open_artifact_store(url)
+                for path in paths:
+                    upload(store, path, study)
+            except UserError as exc:
+                log.warning("final model not uploaded: %s", exc)
 
     def _train(self, config: StudyConfig, trial: FrozenTrial, params: dict[str, Any]):
         with interrupts_held():  # TensorFlow: imported only when a model is retrained
@@ -150,9 +177,10 @@ class Retrainer:
         x_all = data.x_train if data.x_val is None else np.concatenate([data.x_train, data.x_val])
         y_all = data.y_train if data.y_val is None else np.concatenate([data.y_train, data.y_val])
         keras.backend.clear_session(free_memory=False)
-        set_mixed_precision(config.mixed_precision)  # after clear_session, as a trial does
+        mixed, jit = trial_settings(trial, config)
+        set_mixed_precision(mixed)  # after clear_session, as a trial does
         keras.utils.set_random_seed((config.seed + trial.number) % 2**32)
-        model = build_checked(spec_for(config.model), params, data.input_shape, data.num_classes, config.jit_compile)
+        model = build_checked(spec_for(config.model), params, data.input_shape, data.num_classes, jit)
         replay = replayed_schedule(model, trial.user_attrs.get(schema.LEARNING_RATES) or [])
         curve: list[float] = []
         retrainer = self
@@ -174,8 +202,8 @@ class Retrainer:
         except StopNow:
             raise TrialStopped(f"retraining stopped at epoch {len(curve) + 1}; nothing was written") from None
         metrics = model.evaluate(data.x_test, data.y_test, batch_size=1024, verbose=0, return_dict=True)
-        return model, float(metrics["accuracy"]), data.describe() | {"n_fit": len(y_all),
-                                                                      "xla": xla_applied(model, config.jit_compile)}
+        return model, float(metrics["accuracy"]), data.describe() | {"n_fit": len(y_all), "mixed": mixed,
+                                                                      "xla": xla_applied(model, jit)}
 
 
 def replayed_schedule(model: Any, rates: list[float]) -> list[Any]:

@@ -134,6 +134,7 @@ def train_trial(trial: optuna.Trial, spec: ModelSpec, params: dict[str, Any], da
         raise TrialFailed(describe_error(exc)) from exc
     finally:
         trial.set_user_attr(schema.EPOCHS_TRAINED, len(callback.curve))
+        trial.set_user_attr(schema.MIXED_PRECISION, config.mixed_precision)
         if callback.xla:
             trial.set_user_attr(schema.XLA, callback.xla)
         if len(set(callback.learning_rates)) > 1:  # a schedule changed it: retrain replays it
@@ -156,5 +157,11 @@ def fit_and_evaluate(spec: ModelSpec, params: dict[str, Any], data: PreparedData
                 callback.xla = xla_applied(model, jit_compile)
         model.fit(data.x_fit, data.y_fit, batch_size=params["batch_size"], epochs=params["epochs"],
                   validation_data=(data.x_val, data.y_val), verbose=0, callbacks=callbacks)
-        metrics = model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
+        try:
+            metrics = model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
+        except Exception as exc:  # a large evaluation batch that does not fit where training did
+            if not is_out_of_memory(exc):
+                raise
+            metrics = model.evaluate(data.x_test, data.y_test, batch_size=params["batch_size"], verbose=0,
+                                     return_dict=True)
     return model, float(metrics["accuracy"])

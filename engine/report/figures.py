@@ -128,11 +128,14 @@ def write_figures(study: optuna.Study, folder: Path) -> list[Figure]:
 
 
 def trials_table(study: optuna.Study):
-    """One row per trial (Optuna's trials dataframe): number, state, value, val and test accuracy, epochs
-    trained, duration, worker, every parameter."""
+    """One row per trial (Optuna's trials dataframe): number, state (as tunedeck shows it: an out-of-memory trial
+    is FAIL), value, val and test accuracy, epochs trained, peak GPU memory, XLA, error, duration, worker, every
+    parameter."""
     frame = study.trials_dataframe(attrs=("number", "state", "value", "duration", "params", "user_attrs"))
+    frame["state"] = [schema.state_name(trial) for trial in study.get_trials(deepcopy=False)]  # as tunedeck shows it
     renamed = {f"user_attrs_{key}": key for key in (schema.VAL_ACCURACY, schema.TEST_ACCURACY, schema.VAL_LOSS,
-                                                     schema.EPOCHS_TRAINED)}
+                                                     schema.EPOCHS_TRAINED, schema.GPU_PEAK_MB, schema.XLA,
+                                                     schema.ERROR)}
     frame = frame.rename(columns=renamed)
     if f"user_attrs_{schema.WORKER}" in frame:
         frame["worker"] = frame[f"user_attrs_{schema.WORKER}"].map(lambda w: schema.worker_label(w) if

@@ -76,7 +76,8 @@ class WorkerPool:
         for index in range(self.n_workers):
             env = {**os.environ, "TUNEDECK_STORAGE": self.config.storage_url}
             if self.gpus:  # memory growth: workers that share a GPU take only what they use
-                env.update(CUDA_VISIBLE_DEVICES=self.gpus[index % len(self.gpus)], TF_FORCE_GPU_ALLOW_GROWTH="true")
+                env.update(CUDA_VISIBLE_DEVICES=self.gpus[index % len(self.gpus)], TF_FORCE_GPU_ALLOW_GROWTH="true",
+                           CUDA_DEVICE_ORDER="PCI_BUS_ID")  # the indexes nvidia-smi gave
             with open(self.log_path(index), "ab") as log:
                 self.processes.append(subprocess.Popen(
                     [*self.command, str(config_path)], env=env,

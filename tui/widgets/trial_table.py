@@ -281,6 +281,8 @@ class TrialTable(DataTable):
         known = self.cells.setdefault(key, {"best": "", "number": event.number, "worker": event.worker})
         changed.update({column: value for column, value in self._params(event.params).items()
                         if known.get(column) != value})  # another worker's row, seen before all were drawn
+        if event.worker and known.get("worker") != event.worker:  # started before its worker was recorded
+            changed["worker"] = event.worker
         known.update(changed)
         self.raw[key] = {"number": event.number, "state": event.state, "value": event.value,
                          "test": event.test_accuracy, "epochs": event.epochs_trained, "time": event.duration,
