@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from engine.study import PRUNERS
+from tui.study_cmds import add_parsers as add_study_parsers
+from tui.study_cmds import cmd_fork, cmd_status
 
-COMMANDS = ("run", "watch", "stop", "export", "retrain", "proxy", "init-config")
+COMMANDS = ("run", "watch", "stop", "export", "compare", "retrain", "get", "proxy", "fork", "status", "init-config")
 # flag dest -> StudyConfig field
 FLAG_FIELDS = {"model": "model", "dataset": "dataset", "trials": "n_trials", "timeout": "timeout",
                "sampler": "sampler", "pruner": "pruner", "seed": "seed", "objective": "objective",
@@ -21,7 +23,8 @@ FLAG_FIELDS = {"model": "model", "dataset": "dataset", "trials": "n_trials", "ti
                "patience": "patience", "lr_patience": "lr_patience", "mixed_precision": "mixed_precision",
                "heartbeat": "heartbeat", "workers": "workers", "gpus": "gpus", "storage_retry": "storage_retry",
                "jit_compile": "jit_compile", "trial_timeout": "trial_timeout", "max_failures": "max_failures",
-               "warm_start": "warm_start", "warm_start_top": "warm_start_top", "prior": "warm_start_prior"}
+               "warm_start": "warm_start", "warm_start_top": "warm_start_top", "prior": "warm_start_prior",
+               "artifacts": "artifacts"}
 STORAGE_HELP = "Optuna storage URL (default: $TUNEDECK_STORAGE, $OPTUNA_STORAGE, else SQLite in the run folder)"
 
 
@@ -70,7 +73,7 @@ def study_options() -> argparse.ArgumentParser:
     opts.add_argument("--no-plots", action="store_true", help="no PNG figures beside the summaries")
     opts.add_argument("--bell", action="store_true", help="ring the terminal bell on a new best and a failed trial")
     opts.add_argument("--workers", type=workers_count, metavar="N|auto",
-                      help="start N worker processes on this machine, spread over its GPUs (auto: one per GPU)")
+                      help="start N worker processes on this machine, spread over its GPUs (auto: one per GPU, else 1)")
     opts.add_argument("--gpus", metavar="0,1,...", help="the GPUs the workers use, one worker per entry (0,0,1,1: two "
                       "on each; sets CUDA_VISIBLE_DEVICES)")
     opts.add_argument("--jit-compile", choices=("off", "auto", "on"), help="XLA for each trial's model (default off)")
@@ -78,6 +81,8 @@ def study_options() -> argparse.ArgumentParser:
                       help="a trial still training after S seconds stops as FAIL (default 0: no limit)")
     opts.add_argument("--max-failures", type=int, metavar="N",
                       help="end the study after N failed trials in a row (default 3; 0 = never)")
+    opts.add_argument("--artifacts", metavar="URL", help="where models and figures go for any machine: file:///PATH "
+                      "or s3://BUCKET/PREFIX (default: beside a SQLite or journal file)")
     opts.add_argument("--warm-start", metavar="OTHER[@URL]", help="run another study's best parameter sets first")
     opts.add_argument("--warm-start-top", type=int, metavar="K", help="how many of them (default 3)")
     opts.add_argument("--prior", action="store_true", default=None, help="with --warm-start: give its finished trials "
@@ -123,6 +128,21 @@ def build_parser() -> Parser:
     proxy.add_argument("--port", type=int, required=True, metavar="N", help="the port workers connect to")
     proxy.add_argument("--host", default="127.0.0.1", metavar="H", help="the address to listen on (default "
                        "127.0.0.1; 0.0.0.0 for workers on other hosts: the channel has no authentication)")
+    get = sub.add_parser("get", help="download a study's model from its artifact store, from any machine")
+    study_address(get)
+    get.add_argument("--trial", type=int, metavar="N", help="this trial's kept model (default: the final model, else "
+                     "the best trial's)")
+    get.add_argument("-o", "--output", default=".", metavar="DIR", help="the folder to write it in (default: here)")
+    get.add_argument("--force", action="store_true", help="replace a file of the same name there")
+    compare = sub.add_parser("compare", help="studies side by side: best, counts, times, parameters, settings; "
+                             "--export FILE.md writes it with best-so-far PNGs")
+    compare.add_argument("studies", nargs="*", metavar="STUDY", help="two or more study names, or NAME@URL for a "
+                         "study in another storage")
+    compare.add_argument("--storage", metavar="URL", help="default: $TUNEDECK_STORAGE or $OPTUNA_STORAGE")
+    compare.add_argument("--export", metavar="FILE.md", help="also write the table as Markdown, with "
+                         "compare-by-time.png and compare-by-trial.png beside it")
+    compare.add_argument("--no-plots", action="store_true", help="no PNG figures beside the Markdown")
+    add_study_parsers(sub, study_address)  # fork, status
     init = sub.add_parser("init-config", help="write a commented default config")
     init.add_argument("path", nargs="?", default="tunedeck.toml", metavar="PATH")
     init.add_argument("--model", default="mlp", metavar="mlp|cnn|FILE.py", help="whose default space to write")
@@ -301,6 +321,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_get(args: argparse.Namespace) -> int:
+    from engine.store import get_model
+
+    path, what = get_model(storage_of(args), args.study_name, args.trial, Path(args.output), args.force)
+    print(f"wrote {path}: {what} of study {args.study_name}")
+    return 0
+
+
 def cmd_proxy(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C or SIGTERM; either ends it with status 0."""
     from engine.store import mask_url, serve_proxy
@@ -326,8 +354,16 @@ def cmd_init_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from tui.compare_cmd import cmd_compare as compare
+
+    return compare(args)
+
+
 COMMAND_FUNCS = {"run": cmd_run, "app": cmd_app, "watch": cmd_watch, "stop": cmd_stop, "export": cmd_export,
-                 "retrain": cmd_retrain, "proxy": cmd_proxy, "init-config": cmd_init_config}
+                 "get": cmd_get, "compare": cmd_compare,
+                 "retrain": cmd_retrain, "proxy": cmd_proxy, "init-config": cmd_init_config,
+                 "fork": cmd_fork, "status": cmd_status}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,7 +16,7 @@ MAX_ERRORS = 30
 NUMBER_FIELDS = {"subset": int, "n_trials": int, "timeout": float, "seed": int, "patience": int, "lr_patience": int,
                  "workers": int, "heartbeat": int, "storage_retry": float, "trial_timeout": float, "max_failures": int}
 OPTIONAL_NUMBERS = ("subset", "timeout", "workers", "trial_timeout")  # empty means none, or the default
-TEXT_FIELDS = ("study_name", "storage", "out_dir", "gpus")
+TEXT_FIELDS = ("study_name", "storage", "out_dir", "gpus", "artifacts", "warm_start")
 CHOICE_FIELDS = ("model", "sampler", "pruner", "objective", "jit_compile")
 
 
@@ -100,13 +100,13 @@ def form_to_data(values: dict[str, Any], space: dict[str, dict[str, Any]]) -> tu
         text = values[key].strip()
         if key in OPTIONAL_NUMBERS and not text:
             continue
-        if key == "workers" and text == "auto":
-            data[key] = text
+        if key == "workers" and text.lower() == "auto":
+            data[key] = "auto"
             continue
         try:
             data[key] = parse_number(key, text, kind)
         except ConfigError as exc:
-            errors[key] = str(exc)
+            errors[key] = str(exc) + (' or "auto"' if key == "workers" and "expected" in str(exc) else "")
     data["space"] = {}
     for name, fields in space.items():
         try:

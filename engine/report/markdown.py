@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import statistics
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,24 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from engine.contract import Objective
+from engine.errors import UserError
 from engine.files import write_text_atomically
 from engine.report.figures import write_figures, write_trials_csv
 from engine.report.formatting import number_text, seconds_text, table
 from engine.space import Param, epochs_ceiling
-from engine.store import mask_url, reading_study, schema, study_objective
+from engine.store import (
+    mask_url,
+    open_artifact_store,
+    reading_study,
+    schema,
+    study_artifacts_url,
+    study_objective,
+    upload,
+)
 from engine.store.follower import MIN_TRIALS_FOR_IMPORTANCE
 from engine.study import stored_config
+
+log = logging.getLogger("tunedeck")
 
 TOP_N = 10
 
@@ -30,11 +42,26 @@ def write_report(study: optuna.Study, path: str | Path, plots: bool = True) -> P
     try:
         figures = write_figures(study, path.parent / "plots") if plots else None
         write_trials_csv(study, path.parent / "trials.csv")
-        return write_text_atomically(path, render_report(study, figures, csv="trials.csv"))
+        written = write_text_atomically(path, render_report(study, figures, csv="trials.csv"))
     except OSError:
         with contextlib.suppress(OSError):
             (path.parent / "plots").rmdir()  # only if it is empty: nothing of a failed export is left
         raise
+    upload_figures(study, [figure.path for figure in figures or [] if figure.path is not None])
+    return written
+
+
+def upload_figures(study: optuna.Study, paths: list[Path]) -> None:
+    """The exported figures, also in the study's artifact store (optional: a store that fails is logged)."""
+    url = study_artifacts_url(study)
+    if not url or not paths:
+        return
+    try:
+        store = open_artifact_store(url)
+        for figure in paths:
+            upload(store, figure, study)
+    except UserError as exc:
+        log.warning("figures not uploaded: %s", exc)
 
 
 def export_report(storage_url: str, study_name: str, path: str | Path, plots: bool = True) -> Path:
@@ -90,6 +117,7 @@ def render_report(study: optuna.Study, figures: list | None = None, csv: str = "
     counts = {name: sum(schema.state_name(t) == name for t in trials) for name in [*TrialState.__members__, "PRIOR"]}
     rows = [[k, v] for k, v in counts.items() if v] + [["total", len(trials)]]
     out += ["## Trials", "", table(["state", "count"], rows), ""]
+    out += _failures(trials)
     out += _xla(trials)
 
     if not complete:
@@ -126,6 +154,20 @@ def _warm_start(record: dict[str, Any] | None) -> list[str]:
     lines += [f"- its trial {number} skipped: {why}" for number, why in record.get("skipped", [])]
     lines += [f"- its trial {number} clipped to this space: {change}" for number, change in record.get("clipped", [])]
     return [*lines, ""]
+
+
+def _failures(trials: list, most: int = 10) -> list[str]:
+    """Why trials failed (timed out, out of GPU memory, a broken model...), the reasons counted, with an example."""
+    reasons: dict[str, list[int]] = {}
+    for trial in trials:
+        if schema.state_name(trial) == "FAIL" and not schema.stopped(trial):
+            reason = schema.trial_error(trial).split(":", 1)[0]
+            reasons.setdefault(reason, []).append(trial.number)
+    if not reasons:
+        return []
+    rows = [[reason, len(numbers), ", ".join(map(str, numbers[:most])) + (", …" if len(numbers) > most else "")]
+            for reason, numbers in sorted(reasons.items(), key=lambda item: -len(item[1]))]
+    return ["Why trials failed:", "", table(["reason", "trials", "which"], rows), ""]
 
 
 def _xla(trials: list) -> list[str]:

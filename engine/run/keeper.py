@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
 from engine.contract import Objective
+from engine.errors import first_line
 from engine.keras import save_atomically
-from engine.store import pid_alive
+from engine.store import (
+    default_artifacts_url,
+    open_artifact_store,
+    pid_alive,
+    reachable,
+    remove_models,
+    schema,
+    study_artifacts_url,
+    upload,
+)
+from engine.study import StudyConfig
 
+log = logging.getLogger("tunedeck")
 PATTERN = "trial-*.keras"
 
 
@@ -20,10 +32,12 @@ class ModelKeeper:
     deletes only the files of finished trials outside the top k: a file of a trial still running on another
     worker is never touched."""
 
-    def __init__(self, folder: Path, keep: int, goal: Objective) -> None:
+    def __init__(self, folder: Path, keep: int, goal: Objective, store: Any = None) -> None:
         self.folder = folder
         self.keep = keep
         self.goal = goal
+        self.store = store  # the study's artifact store: kept models are uploaded there, dropped ones removed
+        self.removed: list[int] = []  # trials whose model the last offer removed (they dropped out of the best k)
 
     def path_for(self, number: int) -> Path:
         return self.folder / f"trial-{number:04d}.keras"
@@ -44,13 +58,43 @@ class ModelKeeper:
             kept_number = _number(old)
             if kept_number in finished and kept_number not in top:
                 old.unlink(missing_ok=True)
+                self.removed.append(kept_number)
         return path
 
+    def keep_model(self, trial: optuna.Trial, value: float, model: Any) -> None:
+        """Offer a trial's model, and mirror the folder in the study's store (for `tunedeck get` on any machine).
+        Optional: the trial's results are already in the storage, and a model that cannot be written or uploaded
+        leaves a warning on a trial that still counts."""
+        try:
+            path = self.offer(trial.study, trial.number, value, model)
+            if path is not None and self.store is not None:
+                upload(self.store, path, trial)
+            trials = trial.study.get_trials(deepcopy=False) if self.removed and self.store is not None else []
+            for number in self.removed if trials else []:
+                remove_models(self.store, trials[number], trial.study._storage)
+        except Exception as exc:  # a full disk, a read-only folder, a Keras serialisation error, a store
+            warning = f"model not saved: {first_line(exc)}"
+            trial.set_user_attr(schema.MODEL_WARNING, warning)
+            log.warning("trial %d: %s", trial.number, warning)
+
     def _top(self, trials: list, number: int, value: float) -> set[int]:
-        ranked = [(t.value, t.number) for t in trials if t.state == TrialState.COMPLETE and t.number != number]
+        ranked = [(t.value, t.number) for t in trials if schema.state_name(t) == "COMPLETE" and t.number != number]
         ranked.append((value, number))
         ranked.sort(key=lambda pair: (self.goal.sort_key(pair[0]), pair[1]))
         return {n for _, n in ranked[:self.keep]}
+
+
+def study_artifact_store(study: optuna.Study, config: StudyConfig, host: str) -> Any:
+    """The study's artifact store: the one its creator recorded (a later `artifacts` is only logged), else this
+    run's (`artifacts`, or the default beside the storage), recorded now."""
+    recorded = study_artifacts_url(study)
+    url = recorded or config.artifacts or default_artifacts_url(config.storage_url, config.run_dir)
+    if not recorded:
+        study.set_user_attr(schema.ARTIFACT_STORE, url)
+    elif config.artifacts and config.artifacts != recorded:
+        log.warning("the study keeps its artifacts in %s; artifacts = %s is not used", recorded, config.artifacts)
+    reachable(url, study.user_attrs.get(schema.ENVIRONMENT, {}).get("host", ""), host)
+    return open_artifact_store(url)
 
 
 def remove_leftovers(folder: Path) -> list[Path]:

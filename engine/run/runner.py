@@ -37,7 +37,7 @@ from engine.contract import (
 from engine.errors import OutOfMemory, TrialFailed, TrialStopped, UserError, first_line, plain
 from engine.keras import keras_trainer
 from engine.logs import log_to_file
-from engine.run.keeper import ModelKeeper, remove_leftovers
+from engine.run.keeper import ModelKeeper, remove_leftovers, study_artifact_store
 from engine.run.recording import record_study
 from engine.run.sampling import make_pruner, make_sampler
 from engine.run.upkeep import Upkeep
@@ -54,6 +54,7 @@ from engine.store import (
     has_heartbeat,
     mask_secrets,
     mask_url,
+    open_artifact_store,
     reap_expired_leases,
     schema,
     this_worker,
@@ -62,6 +63,7 @@ from engine.store import (
 from engine.study import StudyConfig, check_compatible, validate
 
 log = logging.getLogger("tunedeck")
+OUT_OF_MEMORY_IN_A_ROW = 10  # nothing fits: the GPU is full, or every model of the space too large (with max_failures)
 CREATOR_WAIT_SECONDS = 10.0  # how long a worker that did not create a new study waits for its creator's record
 
 
@@ -82,6 +84,7 @@ class StudyRunner:
         self.latch = StopLatch()
         self._ended: tuple[StopReason, str, bool] | None = None  # why this worker leaves, set by its own thread
         self._failures_in_a_row = 0
+        self._out_of_memory_in_a_row = 0
         self._running: tuple[optuna.Study, int] | None = None  # (study, trial id) of the trial training now
         self.follower: StudyFollower | None = None
 
@@ -102,6 +105,8 @@ class StudyRunner:
             check_storage_files(self.config.storage_url)  # a bad dataset or storage file is refused before
             info = self.trainer.prepare(self.config)  # anything is created
             self.warm_start = read_warm_start(self.config, info.model)
+            if self.config.artifacts:
+                open_artifact_store(self.config.artifacts)  # an s3:// store without boto3 is refused before
             self.worker = this_worker(info.device)
             with log_to_file(self.config.make_run_dir() / "tunedeck.log") as log_path:
                 try:
@@ -126,6 +131,7 @@ class StudyRunner:
         stored = None if created else self._creators_record(study)
         changes = check_compatible(study, config, stored, info.model)  # the first writer's config is the study's
         record_study(study, config, info, self.worker, changes, describe=stored is None)
+        self.artifacts = study_artifact_store(study, config, self.worker.host)
         if created and self.warm_start is not None:
             record = apply_warm_start(study, config, self.warm_start)
             log.info("warm start from %s: %s %s (skipped %d)", record["from"], "prior trials" if record["prior"] else
@@ -154,9 +160,21 @@ class StudyRunner:
         with Upkeep(study, self.latch, self.worker.id, self.poll_seconds, lease) as self.upkeep:
             started = time.monotonic()
             while self._wait_for_slot(study, started):
-                study.optimize(self._objective, n_trials=1, catch=(TrialFailed,), callbacks=[self._after_trial],
-                               gc_after_trial=True, show_progress_bar=False)
+                self._optimize_one(study)
         return self._finish(self.follower.poll(final=True))
+
+    def _optimize_one(self, study: optuna.Study) -> None:
+        """One trial. Another process may have failed it meanwhile (its lease or heartbeat looked stale to a view on
+        a loaded machine): Optuna then cannot tell it, and this worker goes on (the trial is retried once)."""
+        try:
+            study.optimize(self._objective, n_trials=1, catch=(TrialFailed,), callbacks=[self._after_trial],
+                           gc_after_trial=True, show_progress_bar=False)
+        except (ValueError, AssertionError):  # Optuna's tell of a trial finished elsewhere ("Cannot tell a FAIL")
+            running, self._running = self._running, None
+            if running is None or not running[0]._storage.get_trial(running[1]).state.is_finished():
+                raise
+            log.warning("trial %d was failed by another process while it ran here (its lease or heartbeat looked "
+                        "stale); going on", running[0]._storage.get_trial(running[1]).number)
 
     def _outage(self, seconds: float, error: str, over: bool) -> None:
         """The storage stopped answering (every call is retried for storage_retry seconds) or answers again."""
@@ -289,7 +307,8 @@ class StudyRunner:
             raise self._stopped(trial, request.cause, f"stopped by {request.cause.value} {exc}") from None
         except OutOfMemory as exc:  # told PRUNED with no value: TPE ranks it last and draws less from its region
             trial.set_user_attr(schema.OUT_OF_MEMORY, True)
-            trial.set_user_attr(schema.ERROR, f"out of GPU memory: {exc}")
+            where = "memory" if self.worker.device == "cpu" else "GPU memory"
+            trial.set_user_attr(schema.ERROR, f"out of {where}: {exc}")
             log.warning("trial %d: out of GPU memory with %s", trial.number, all_params)
             raise optuna.TrialPruned() from None
         except TrialFailed as exc:
@@ -324,15 +343,9 @@ class StudyRunner:
         return TrialFailed(error)
 
     def _keep_model(self, trial: optuna.Trial, value: float, model) -> None:
-        """Save the model if it ranks in the study's best keep_best. Optional: the trial's results are already
-        in the storage, and a model that cannot be written leaves a warning on a trial that still counts."""
-        keeper = ModelKeeper(self.config.run_dir / "models", self.config.keep_best, self.config.goal)
-        try:
-            keeper.offer(trial.study, trial.number, value, model)
-        except Exception as exc:  # a full disk, a read-only folder, a Keras serialisation error
-            warning = f"model not saved: {first_line(exc)}"
-            trial.set_user_attr(schema.MODEL_WARNING, warning)
-            log.warning("trial %d: %s", trial.number, warning)
+        """Save the model if it ranks in the study's best keep_best, in the run folder and the study's store."""
+        keeper = ModelKeeper(self.config.run_dir / "models", self.config.keep_best, self.config.goal, self.artifacts)
+        keeper.keep_model(trial, value, model)
 
     def _after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Optuna callback: count failures in a row, up to max_failures (the next poll emits the trial). A trial
@@ -344,8 +357,14 @@ class StudyRunner:
             if limit and self._failures_in_a_row >= limit:
                 self._end(StopReason.FAILURES, f"{limit} trials failed in a row; last error: "
                                                f"{schema.trial_error(trial)}", ok=False)
-        elif trial.state != TrialState.FAIL and not schema.out_of_memory(trial):
-            self._failures_in_a_row = 0
+        elif schema.out_of_memory(trial):
+            self._out_of_memory_in_a_row += 1
+            if limit and self._out_of_memory_in_a_row >= OUT_OF_MEMORY_IN_A_ROW:
+                self._end(StopReason.FAILURES, f"{OUT_OF_MEMORY_IN_A_ROW} trials in a row ran out of GPU memory: no "
+                                               f"model of the space fits (the GPU may be full: nvidia-smi shows "
+                                               f"what holds it; or shrink the space)", ok=False)
+        elif trial.state != TrialState.FAIL:
+            self._failures_in_a_row = self._out_of_memory_in_a_row = 0
 
     def _finish(self, counts: Counts) -> StudyFinished:
         request = self.latch.request

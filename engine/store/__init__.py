@@ -2,9 +2,24 @@
 studies it holds, a study followed as events, and who ran each trial."""
 
 from engine.store import schema
+from engine.store.artifacts import (
+    artifacts_of,
+    check_artifacts_url,
+    default_artifacts_url,
+    download,
+    get_model,
+    models_of,
+    open_artifact_store,
+    reachable,
+    remove_models,
+    study_artifacts_url,
+    trial_artifacts,
+    upload,
+)
 from engine.store.catalog import StudyRow, default_storages, list_studies
 from engine.store.control import read_stop_request, run_again, stop_request_id, stop_study, write_stop_request
 from engine.store.follower import Counts, StudyFollower, epochs_of, study_objective, trial_finished_event
+from engine.store.fork import RUNNING_WHEN_FORKED, fork_study
 from engine.store.identity import (
     WorkerInfo,
     fail_dead_local_trials,
@@ -25,6 +40,7 @@ from engine.store.opening import (
 )
 from engine.store.proxy import serve_proxy
 from engine.store.retrying import StorageUnreachable, fail_trial_now, transient, unreachable_in
+from engine.store.status import STATES, storage_status, study_status
 from engine.store.urls import (
     check_storage_files,
     check_url,
@@ -37,6 +53,8 @@ from engine.store.urls import (
 )
 
 __all__ = [
+    "artifacts_of", "check_artifacts_url", "default_artifacts_url", "download", "get_model", "models_of",
+    "open_artifact_store", "reachable", "remove_models", "study_artifacts_url", "trial_artifacts", "upload",
     "Counts", "StorageUnreachable", "StudyFollower", "StudyRow", "WorkerInfo", "check_storage_files", "check_study",
     "check_url", "close_storage", "creating_study", "default_storages", "dialect", "epochs_of",
     "fail_dead_local_trials", "fail_trial_now", "has_heartbeat", "list_studies", "load_study", "mask_secrets",
@@ -44,4 +62,5 @@ __all__ = [
     "reading_study", "reap_expired_leases", "renew_lease", "run_again", "schema", "serve_proxy", "stop_request_id",
     "stop_study", "study_objective", "this_worker", "transient", "trial_finished_event", "unreachable_in",
     "url_from_env", "with_driver", "write_stop_request",
+    "RUNNING_WHEN_FORKED", "STATES", "fork_study", "storage_status", "study_status",
 ]

@@ -25,6 +25,8 @@ N_TRIALS = "n_trials"  # the study's target of finished trials; a run that raise
 STOP_REQUEST = "stop_request"  # {"id", "now", "cause", "by", "at"}: every worker stops when it sees a new id
 WARM_START = "warm_start"  # {"from", "storage" (masked), "top", "prior", "enqueued", "skipped", "clipped"}: what the
 # study was started from (another study's best parameter sets, run first; or its trials as prior knowledge)
+FORKED_FROM = "forked_from"  # {"study", "storage" (masked), "at", "trials", "running", "previous"?}: the study this
+# one was copied from by `tunedeck fork` (how many trials; those running then, copied as FAIL; a fork of a fork's line)
 ARTIFACT_STORE = "artifact_store"  # "file:///PATH" or "s3://BUCKET/PREFIX": where the study's models and figures are
 
 # --- trial attributes ---------------------------------------------------------------------------
@@ -40,6 +42,7 @@ MODEL_WARNING = "model_warning"  # the trial finished but its model file could n
 GPU_PEAK_MB = "gpu_peak_mb"
 PRIOR = "prior"  # {"study", "trial"}: a trial copied from another study as prior knowledge (not run, not counted)
 OUT_OF_MEMORY = "out_of_memory"  # a trial that did not fit in GPU memory: told PRUNED (for TPE), shown FAIL
+MIXED_PRECISION = "mixed_precision"  # whether the trial trained in float16 (retrain trains as it did)
 XLA = "xla"  # the jit_compile that applied to the trial's model: "off", "on", "auto: on", "model file: on"
 LEARNING_RATES = "learning_rates"  # the learning rate of each epoch the trial trained, when a schedule changed it
 LEASE = "lease"  # journal storages: unix time of the worker's last renewal, every heartbeat seconds while it trains

@@ -18,7 +18,8 @@ from engine.study.config import FIELD_HELP, StudyConfig
 INCOMPATIBLE_SETTINGS = ("model", "dataset", "subset", "objective")
 IGNORED_SETTINGS = ("storage", "study_name", "out_dir", "workers", "gpus", "storage_retry", "jit_compile",
                     "trial_timeout", "max_failures",  # where and how, not what
-                    "warm_start", "warm_start_top", "warm_start_prior")  # applied once, when the study is created
+                    "warm_start", "warm_start_top", "warm_start_prior",  # applied once, when the study is created
+                    "artifacts")  # the study's store is the one its creator recorded
 
 
 def stored_config(data: dict[str, Any]) -> StudyConfig:

@@ -15,7 +15,7 @@ from engine.errors import ConfigError, plain, shown
 from engine.gpus import GPU_ENTRY, Gpu, WorkerPlan, plan_workers
 from engine.models import BUILTIN_SPECS, check_space, spec_for
 from engine.space import Param, epochs_ceiling
-from engine.store import check_url, url_from_env
+from engine.store import check_artifacts_url, check_url, url_from_env
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("asha", "median", "hyperband", "none")  # asha: successive halving (SuccessiveHalvingPruner)
@@ -50,13 +50,16 @@ FIELD_HELP = {
                    "accuracy, down to 1e-5 (0 = off; always off in the seed protocol)",
     "mixed_precision": "train in float16 with float32 outputs (GPUs with tensor cores)",
     "jit_compile": "XLA compilation of each trial's model: off | auto (Keras: on whenever a GPU is visible) | on; a "
-                   "model file that compiles itself with jit_compile set keeps its own",
+                   "model file that compiles its model itself keeps its own compile (Keras' default there: auto)",
     "trial_timeout": "seconds a trial may train; past it the trial stops at its next batch as FAIL (0 = no limit)",
     "warm_start": "another study (NAME, or NAME@URL in another storage) whose best parameter sets a new study runs "
                   "first (enqueued; then the sampler goes on); empty = start from nothing",
     "warm_start_top": "how many of warm_start's best parameter sets to run first",
     "warm_start_prior": "give warm_start's finished trials to the sampler as prior knowledge instead, without "
                         "running them (the same model, data and objective only); they do not count in n_trials",
+    "artifacts": "where the study's kept models, final model and figures are uploaded, for any machine to get: "
+                 "file:///PATH or s3://BUCKET/PREFIX (empty = a folder beside a SQLite or journal file, else the run "
+                 "folder: set it when workers run on several hosts)",
     "max_failures": "end the study after this many failed trials in a row (0 = never); out-of-memory trials and "
                     "stopped ones do not count",
     "workers": "worker processes to start on this machine, one training each, spread over the visible GPUs "
@@ -95,6 +98,7 @@ class StudyConfig:
     trial_timeout: float = 0
     max_failures: int = 3
     warm_start: str = ""
+    artifacts: str = ""
     warm_start_top: int = 3
     warm_start_prior: bool = False
     workers: int | str = 0
@@ -261,10 +265,13 @@ def validate(config: StudyConfig) -> StudyConfig:
             raise ConfigError(f"{key}: expected true or false, got {getattr(config, key)!r}")
     if config.warm_start_prior and not config.warm_start:
         raise ConfigError("warm_start_prior: needs warm_start, the study whose trials to give the sampler")
-    for key in ("dataset", "study_name", "storage", "out_dir", "gpus", "warm_start"):
+    for key in ("dataset", "study_name", "storage", "out_dir", "gpus", "warm_start", "artifacts"):
         if not isinstance(getattr(config, key), str):
             raise ConfigError(f"{key}: expected a string, got {getattr(config, key)!r}")
-    if any(not GPU_ENTRY.fullmatch(gpu) for gpu in config.gpu_list) or len(config.gpu_list) > MAX_WORKERS:
+    if config.artifacts:
+        check_artifacts_url(config.artifacts)
+    bad = not config.gpu_list and config.gpus.strip()  # ",,": entries that are all empty
+    if bad or any(not GPU_ENTRY.fullmatch(gpu) for gpu in config.gpu_list) or len(config.gpu_list) > MAX_WORKERS:
         raise ConfigError(f"gpus: expected GPU indexes like 0,1 or 0,0,1,1 (or GPU-/MIG- UUIDs), got {config.gpus!r}")
     if not config.dataset:
         raise ConfigError("dataset: must not be empty; use auto, mnist, fashion-mnist, mnist-5k or a path")

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import tomli_w
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -158,13 +159,16 @@ class TrialDetailScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape,q", "dismiss(None)", "Close", id="detail.close"),
                 Binding("c", "copy", "Copy params", id="detail.copy"),
                 Binding("t", "dismiss('retrain')", "Retrain on all data", id="detail.retrain"),
-                Binding("r", "dismiss('requeue')", "Run again", id="detail.requeue")]
+                Binding("r", "dismiss('requeue')", "Run again", id="detail.requeue"),
+                Binding("g", "dismiss('get')", "Get its model", id="detail.get")]
 
-    def __init__(self, trial: TrialFinished, goal: Objective, run_dir: Path | None = None) -> None:
+    def __init__(self, trial: TrialFinished, goal: Objective, run_dir: Path | None = None,
+                 study: tuple[str, str] | None = None) -> None:
         super().__init__()
         self.trial = trial
         self.goal = goal  # the study's: names the value and the curve
         self.run_dir = run_dir  # where `c` also writes the params, for terminals that block the clipboard
+        self.study = study  # (storage URL, study name): where its artifacts are listed from
         self.params_toml = tomli_w.dumps({"space": dict(trial.params)})
 
     def compose(self) -> ComposeResult:
@@ -177,9 +181,25 @@ class TrialDetailScreen(ModalScreen[str | None]):
                 yield Static(f"[red]{t.error}[/red]")
             yield Label("Params as TOML · c copies · r runs them again · t retrains on all the data · esc closes")
             yield TextArea(self.params_toml, read_only=True, show_cursor=False)
+            yield Static("Artifacts: …" if self.study else "", id="artifacts")
             yield PlotextPlot(id="curve")
 
+    @work(thread=True, exit_on_error=False)
+    def list_artifacts(self) -> None:
+        """The trial's artifacts in the study's store (off the UI thread: it reads the storage)."""
+        from engine.store import trial_artifacts
+
+        try:
+            names = trial_artifacts(*self.study, self.trial.number)
+        except Exception as exc:  # a storage that does not answer: the detail still shows the rest
+            text = f"Artifacts: not read ({type(exc).__name__})"
+        else:
+            text = f"Artifacts: {', '.join(names)} · g downloads the model" if names else "Artifacts: none kept"
+        self.app.call_from_thread(self.query_one("#artifacts", Static).update, text)
+
     def on_mount(self) -> None:
+        if self.study:
+            self.list_artifacts()
         plot = self.query_one(PlotextPlot)
         plot.plt.title(f"{self.goal.monitored.label} per epoch")
         if self.trial.curve:

@@ -1,5 +1,6 @@
 """The study picker of `tunedeck watch` without a study name: the studies of one storage, or of every storage
-`tunedeck run` left under the current folder; `enter` opens one, `escape` there comes back. It refreshes itself."""
+`tunedeck run` left under the current folder; `enter` opens one, `escape` there comes back; `space` marks studies and
+`c` compares the marked ones side by side. It refreshes itself."""
 
 from __future__ import annotations
 
@@ -15,29 +16,36 @@ from tui.widgets.footer import PriorityFooter
 
 REFRESH_SECONDS = 5.0
 KEY_SEPARATOR = "\n"  # between a row key's storage URL and study name
+MARK = "●"  # a study marked for compare
 
 
 class StudyPickerScreen(Screen):
-    """Name, trials, target, best value and start of each study; `enter` watches it."""
+    """Name, trials, target, best value and start of each study; `enter` watches it, `space` marks it and `c`
+    compares the marked ones."""
 
-    BINDINGS = [Binding("q", "app.quit", "Quit", id="picker.quit"),
+    BINDINGS = [Binding("space", "mark", "Mark", id="picker.mark", tooltip="Mark or unmark the study to compare"),
+                Binding("c", "compare", "Compare", id="picker.compare",
+                        tooltip="Compare the marked studies side by side"),
+                Binding("q", "app.quit", "Quit", id="picker.quit"),
                 Binding("f5", "reload", "Reload", id="picker.reload")]
 
     def __init__(self, storage_urls: list[str]) -> None:
         super().__init__()
         self.storage_urls = storage_urls
+        self.marked: set[str] = set()  # row keys of the studies marked to compare
 
     def compose(self) -> ComposeResult:
         yield Header()
         where = mask_url(self.storage_urls[0]) if len(self.storage_urls) == 1 else \
             f"{len(self.storage_urls)} storages under this folder"
-        yield Static(f"Studies in {where}: enter watches one", id="status")
+        yield Static(f"Studies in {where}: enter watches one, space marks, c compares", id="status")
         yield DataTable(cursor_type="row", zebra_stripes=True, id="studies")
         yield PriorityFooter()
 
     def on_mount(self) -> None:
         self.title = "tunedeck · watch"
         table = self.query_one(DataTable)
+        table.add_column(" ", key="mark", width=1)  # MARK on a marked study
         labels = ["study", *(["storage"] if len(self.storage_urls) > 1 else []), "trials", "target", "best", "started"]
         for label in labels:
             table.add_column(label, key=label)
@@ -70,8 +78,9 @@ class StudyPickerScreen(Screen):
             when = row.started.strftime("%Y-%m-%d %H:%M") if row.started else "-"
             best = number_text(row.best) + (" (min)" if row.direction == "minimize" else "")
             storage = [mask_url(row.storage)] if several else []
-            table.add_row(row.name, *storage, row.n_trials, row.target or "-", best, when,
-                          key=f"{row.storage}{KEY_SEPARATOR}{row.name}")
+            key = f"{row.storage}{KEY_SEPARATOR}{row.name}"
+            table.add_row(MARK if key in self.marked else "", row.name, *storage, row.n_trials, row.target or "-", best,
+                          when, key=key)
         keys = [str(key.value) for key in table.rows]
         if selected in keys:
             table.move_cursor(row=keys.index(selected))
@@ -81,9 +90,44 @@ class StudyPickerScreen(Screen):
         elif not rows:
             status.update(f"No study yet (refreshing every {REFRESH_SECONDS:g} s)")
         else:
-            status.update(f"{len(rows)} studies: enter watches one (refreshing every {REFRESH_SECONDS:g} s)")
+            status.update(self.ready_status())
 
     @on(DataTable.RowSelected)
     def open_study(self, event: DataTable.RowSelected) -> None:
         url, name = str(event.row_key.value).split(KEY_SEPARATOR, 1)
         self.app.watch_study(url, name, from_picker=True)
+
+    def ready_status(self) -> str:
+        keys = {str(key.value) for key in self.query_one(DataTable).rows}
+        marked = f", {len(self.marked & keys)} marked" if self.marked & keys else ""
+        return (f"{len(keys)} studies{marked}: enter watches, space marks, c compares (updated every "
+                f"{REFRESH_SECONDS:g} s)")
+
+    def cursor_key(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def action_mark(self) -> None:
+        """Mark or unmark the study under the cursor, and go to the next one."""
+        key = self.cursor_key()
+        if key is None:
+            return
+        table = self.query_one(DataTable)
+        self.marked ^= {key}
+        table.update_cell(key, "mark", MARK if key in self.marked else "")
+        self.query_one("#status", Static).update(self.ready_status())
+        table.move_cursor(row=table.cursor_row + 1)
+
+    def action_compare(self) -> None:
+        """The marked studies side by side, in the list's order."""
+        from tui.screens.compare import CompareScreen
+
+        table = self.query_one(DataTable)
+        keys = [str(key.value) for key in table.rows if str(key.value) in self.marked]
+        if len(keys) < 2:
+            self.notify(f"Mark at least two studies with space to compare them ({len(keys)} marked)",
+                        severity="warning")
+            return
+        self.app.push_screen(CompareScreen([tuple(key.split(KEY_SEPARATOR, 1)) for key in keys]))

@@ -166,7 +166,7 @@ class RunScreen(StudyActions, TrialActions, FilterActions, ZoomableLayout, Scree
                 self.state = "running"
                 if event.started_at is not None:  # a watched study: elapsed since its first trial
                     self.start_time = self.clock() - max(0.0, time.time() - event.started_at)
-                table.set_params(event.param_names, gpu=event.device != "CPU")
+                table.set_params(event.param_names, gpu=event.device.upper() not in ("CPU", "?", ""))
                 table.goal = self.query_one(HistoryPlot).goal = event.goal
                 curves = self.query_one(CurvePlot)
                 curves.title = f"{event.goal.monitored.label.capitalize()} per epoch"
@@ -244,7 +244,7 @@ class RunScreen(StudyActions, TrialActions, FilterActions, ZoomableLayout, Scree
                        logging.WARNING if event.state == "FAIL" else logging.INFO)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group in ("retrain", "requeue") and event.state == WorkerState.ERROR:
+        if event.worker.group in ("retrain", "requeue", "get") and event.state == WorkerState.ERROR:
             self.write_log(f"{event.worker.group} failed: {event.worker.error}", logging.ERROR)
             self.notify(str(event.worker.error), title=f"{event.worker.group.capitalize()} failed", severity="error")
         if event.worker.group != "study":

@@ -15,7 +15,7 @@ from textual.widgets import Button, Checkbox, Header, Input, Label, Select, Stat
 from engine import StudyConfig
 from engine.data import BUILTIN, availability
 from engine.errors import plain
-from engine.gpus import Gpu, cpu_cores, plan_workers, visible_gpus
+from engine.gpus import Gpu, cpu_cores, plan_warnings, plan_workers, visible_gpus
 from engine.models import BUILTIN_SPECS, is_model_file, spec_for
 from engine.store import mask_url, url_from_env
 from engine.study import FIELD_HELP, JIT_COMPILE, OBJECTIVES, PRUNERS, SAMPLERS
@@ -122,10 +122,16 @@ class SetupScreen(ConfigFileActions, Screen):
                                                  password=has_password(c.storage), placeholder=storage_placeholder()),
                             "storage")
                 yield field("Output dir", Input(c.out_dir, compact=True, id="out_dir"), "out_dir")
+            with Horizontal(classes="fields"):
+                yield field("Artifacts (models for any machine)", Input(c.artifacts, compact=True, id="artifacts",
+                                                                         placeholder="beside the storage file"),
+                            "artifacts")
+                yield field("Warm start from", Input(c.warm_start, compact=True, id="warm_start",
+                                                     placeholder="another study's name"), "warm_start")
             yield Label("Workers", classes="section")
             with Horizontal(classes="fields"):
                 yield field("Workers", Input(str(c.workers or ""), compact=True, id="workers",
-                                             placeholder="N or auto; 1", valid_empty=True), "workers")
+                                             placeholder="N or auto", valid_empty=True), "workers")
                 yield field("GPUs", Input(c.gpus, compact=True, id="gpus", placeholder="e.g. 0,1 or 0,0,1,1"), "gpus")
                 yield field("Heartbeat (s)", Input(str(c.heartbeat), type="integer", compact=True, id="heartbeat"),
                             "heartbeat")
@@ -194,11 +200,15 @@ class SetupScreen(ConfigFileActions, Screen):
         workers = values["workers"].strip()
         gpu_list = [gpu.strip() for gpu in values["gpus"].split(",") if gpu.strip()]
         try:
-            plan = plan_workers(workers if workers == "auto" else int(workers or 0), gpu_list, gpus)
+            count = workers if workers == "auto" else int(workers or 0)
         except ValueError:
+            count = -1
+        if count != "auto" and count < 0:
             plan_text = "Workers: a number or auto"
         else:
+            plan = plan_workers(count, gpu_list, gpus)
             plan_text = f"Start runs {plan.text}" + ("" if plan.in_processes else ", in this app")
+            plan_text += "".join(f"; {warning}" for warning in plan_warnings(plan, gpu_list, gpus))
         self.query_one("#gpu-note", Static).update(f"{found}. {plan_text}.")
 
     # --- the model file and the data --------------------------------------------------------
@@ -243,7 +253,8 @@ class SetupScreen(ConfigFileActions, Screen):
                                                                               "objective", "jit_compile")}
         values["model"] = self.model_choice()
         for key in ("path", "subset", "n_trials", "timeout", "seed", "patience", "lr_patience", "study_name", "storage",
-                    "out_dir", "workers", "gpus", "heartbeat", "storage_retry", "trial_timeout", "max_failures"):
+                    "out_dir", "workers", "gpus", "heartbeat", "storage_retry", "trial_timeout", "max_failures",
+                    "artifacts", "warm_start"):
             values[key] = self.query_one(f"#{key}", Input).value
         values["mixed_precision"] = self.query_one("#mixed_precision", Checkbox).value
         return values

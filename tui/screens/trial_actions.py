@@ -26,9 +26,12 @@ class TrialActions:
                 self.retrain(trial.number)
             elif action == "requeue":
                 self.run_again(trial.number)
+            elif action == "get":
+                self.get_model(trial.number)
 
         goal = self.started.goal if self.started else self.config.goal
-        self.app.push_screen(TrialDetailScreen(trial, goal, self.config.run_dir), chosen)
+        study = (self.config.storage_url, self.config.name)
+        self.app.push_screen(TrialDetailScreen(trial, goal, self.config.run_dir, study), chosen)
 
     def selected_trial(self) -> int | None:
         table = self.query_one(TrialTable)
@@ -61,6 +64,16 @@ class TrialActions:
 
         emit = lambda event: self.post_message(EngineEvent(event))  # noqa: E731
         Retrainer(self.config.storage_url, self.config.name, number, str(self.config.run_dir), emit=emit).run()
+
+    @work(thread=True, group="get", exit_on_error=False)
+    def get_model(self, number: int) -> None:
+        """Download trial `number`'s kept model from the study's artifact store into the run folder's downloads/
+        (whichever machine trained it)."""
+        from engine.store import get_model
+
+        path, what = get_model(self.config.storage_url, self.config.name, number, self.config.run_dir / "downloads")
+        self.app.call_from_thread(self.notify, f"{what.capitalize()} downloaded to {path.resolve()}", title="Get")
+        self.app.call_from_thread(self.write_log, f"{what} downloaded to {path}")
 
     @work(thread=True, group="requeue", exit_on_error=False)
     def run_again(self, number: int) -> None:
