@@ -79,7 +79,10 @@ def test_a_model_that_drops_out_of_the_best_kept_leaves_the_store_too(tmp_path):
 def test_exported_figures_are_uploaded_as_study_artifacts(tmp_path):
     url = f"sqlite:///{tmp_path}/study.db"
     StudyRunner(fake_config(tmp_path, url, n_trials=3, epochs=1), trainer=FakeTrainer()).run()
-    assert main(["export", "--storage", url, "--study-name", "shared", "-o", str(tmp_path / "out" / "s.md")]) == 0
+    for _ in range(2):  # an export run again replaces its figures in the store
+        assert main(["export", "--storage", url, "--study-name", "shared", "-o", str(tmp_path / "out" / "s.md")]) == 0
+    stored = list((tmp_path / "artifacts").iterdir())
+    assert len(stored) == len(list((tmp_path / "out" / "plots").iterdir()))
     study = optuna.load_study(study_name="shared", storage=url)
     from engine.store import artifacts_of
 
@@ -96,7 +99,7 @@ def test_a_worker_on_another_host_is_told_when_it_cannot_see_a_file_store(tmp_pa
         reachable((tmp_path / "missing").as_uri(), "gpu-box-1", "gpu-box-2")
 
 
-@pytest.mark.parametrize("url", ["ftp://x/y", "s3://", "file://", "models"])
+@pytest.mark.parametrize("url", ["ftp://x/y", "s3://", "file://", "models", "file://rel/dir"])
 def test_a_bad_artifacts_url_is_one_line(url):
     from engine import StudyConfig, validate
 
@@ -179,3 +182,30 @@ async def test_the_trial_detail_lists_its_artifacts_and_g_downloads_the_model(tm
         target = tmp_path / "runs" / "shared" / "downloads" / "trial-0001.keras"
         await wait_for(pilot, target.exists)
         assert target.stat().st_size > 0
+
+
+def test_get_into_a_place_it_cannot_write_is_one_line_and_leaves_nothing(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/study.db"
+    config = fake_config(tmp_path, url, n_trials=1, epochs=1)
+    config.keep_best = 1
+    StudyRunner(config, trainer=TinyModelTrainer()).run()
+    (tmp_path / "afile").write_text("mine")
+    assert main(["get", "--storage", url, "--study-name", "shared", "-o", str(tmp_path / "afile")]) == 2
+    assert capsys.readouterr().err.startswith("tunedeck: error: output: cannot write")
+    assert (tmp_path / "afile").read_text() == "mine"
+    for stored in (tmp_path / "artifacts").iterdir():
+        stored.unlink()  # the model is gone from the store
+    with pytest.raises(StorageError, match="no longer in the store"):
+        get_model(url, "shared", None, tmp_path / "new" / "folder")
+    assert not (tmp_path / "new").exists()  # a failed get makes no folder
+
+
+def test_a_store_that_cannot_take_a_file_is_refused_before_the_study(tmp_path):
+    from engine.store import check_writable
+
+    class Refusing:
+        def write(self, artifact_id, body):
+            raise PermissionError(13, "Permission denied")
+
+    with pytest.raises(ConfigError, match="artifacts: cannot write to s3://b/p: .*Permission denied"):
+        check_writable(Refusing(), "s3://b/p")

@@ -131,6 +131,8 @@ def test_the_command_prints_at_80_columns_and_exports(storage, monkeypatch, caps
     ([], "at least two studies"),
     (["tuned", "nope"], "no study 'nope'"),
     (["tuned", "other@sqlite:///{tmp}/none.db"], "none.db"),
+    (["tuned", "tuned"], "a study is named twice"),
+    (["tuned", "plain", "--export", "{tmp}"], "is a folder; name a new FILE.md, or pass --force"),
 ])
 def test_mistakes_are_one_line_and_exit_2(storage, capsys, args, said):
     tmp_path, url = storage

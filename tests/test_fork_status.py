@@ -144,6 +144,7 @@ def two_studies(tmp_path_factory):
     (["orig", "taken"], "already exists; fork into another name"),
     (["orig", "a/b"], "study_name: 'a/b' is not a name"),
     (["orig", "new", "--to", "nowhere"], "storage: 'nowhere' is not a storage URL"),
+    (["orig", ""], "fork: OLD and NEW must be study names"),
 ])
 def test_fork_errors_exit_2_on_one_line_and_change_nothing(args, message, two_studies, tmp_path, capsys):
     shutil.copy(two_studies, tmp_path / "study.db")

@@ -104,3 +104,26 @@ def test_prior_needs_a_source():
 
     with pytest.raises(ConfigError, match="warm_start_prior: needs warm_start"):
         validate(StudyConfig(warm_start_prior=True))
+
+
+def test_a_warm_start_fits_n_trials_and_says_what_a_fixed_parameter_replaced(tmp_path):
+    url, first = first_study(tmp_path)
+    config = study_config(tmp_path, url, 2, "second", warm_start="first", warm_start_top=3)
+    config.param("batch_size").kind, config.param("batch_size").value = "fixed", 16
+    StudyRunner(config, trainer=FakeTrainer()).run()
+    second = optuna.load_study(study_name="second", storage=url)
+    record = second.user_attrs[schema.WARM_START]
+    assert len(record["enqueued"]) == 2 and record["skipped"][-1][1] == "n_trials = 2 leaves no room for it"
+    assert not [t for t in second.trials if t.state.name == "WAITING"]  # nothing left over for a resume
+    assert all("(fixed here)" in change for _, change in record["clipped"]) and record["clipped"]
+
+
+def test_prior_knowledge_outside_the_space_is_skipped_not_clipped(tmp_path):
+    url, first = first_study(tmp_path)
+    config = study_config(tmp_path, url, 1, "second", warm_start="first", warm_start_prior=True)
+    config.param("learning_rate").low = 0.05  # most of the first study's rates fall below
+    StudyRunner(config, trainer=FakeTrainer()).run()
+    record = optuna.load_study(study_name="second", storage=url).user_attrs[schema.WARM_START]
+    outside = [number for number, why in record["skipped"] if why.startswith("outside this space")]
+    assert outside and not record["clipped"]
+    assert sorted(outside + record["enqueued"]) == [t.number for t in first.trials]

@@ -142,6 +142,7 @@ def build_parser() -> Parser:
     compare.add_argument("--export", metavar="FILE.md", help="also write the table as Markdown, with "
                          "compare-by-time.png and compare-by-trial.png beside it")
     compare.add_argument("--no-plots", action="store_true", help="no PNG figures beside the Markdown")
+    compare.add_argument("--force", action="store_true", help="replace an existing --export file")
     add_study_parsers(sub, study_address)  # fork, status
     init = sub.add_parser("init-config", help="write a commented default config")
     init.add_argument("path", nargs="?", default="tunedeck.toml", metavar="PATH")

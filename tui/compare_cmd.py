@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from pathlib import Path
 
 USAGE = "give at least two studies: tunedeck compare A B [C...] (NAME@URL for a study in another storage)"
 
@@ -35,13 +36,21 @@ def addresses(args: argparse.Namespace) -> list[tuple[str, str]]:
     for url, _ in found:
         if url is not None:
             check_url(url)
-    return [(url or default, name) for url, name in found]
+    studies = [(url or default, name) for url, name in found]
+    if len(set(studies)) < len(studies):
+        raise ConfigError(f"compare: a study is named twice in {' '.join(args.studies)!r}; name each once")
+    return studies
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from engine import ConfigError
     from engine.report import compare_text, read_columns, write_compare
 
-    columns = read_columns(addresses(args))
+    studies = addresses(args)
+    if args.export and Path(args.export).exists() and not args.force:
+        kind = "a folder" if Path(args.export).is_dir() else "a file there"
+        raise ConfigError(f"export: {args.export} is {kind}; name a new FILE.md, or pass --force to replace it")
+    columns = read_columns(studies)
     print(compare_text(columns, shutil.get_terminal_size().columns))
     if not args.export:
         return 0

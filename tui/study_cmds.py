@@ -23,6 +23,7 @@ def add_parsers(sub: Any, study_address: Any) -> None:
 
 
 def cmd_fork(args: argparse.Namespace) -> int:
+    from engine import ConfigError
     from engine.store import check_url, fork_study, mask_url
     from engine.study import StudyConfig, validate
     from tui.cli import storage_of
@@ -30,6 +31,8 @@ def cmd_fork(args: argparse.Namespace) -> int:
     source = storage_of(args)
     target = args.to or source
     check_url(target)
+    if not args.new.strip() or not args.old.strip():
+        raise ConfigError("fork: OLD and NEW must be study names, e.g. tunedeck fork cnn-mnist cnn-mnist-random")
     validate(StudyConfig(study_name=args.new))  # a name a later `tunedeck run --study-name NEW` takes
     record = fork_study(args.old, args.new, source, target)
     running = record["running"]

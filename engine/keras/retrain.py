@@ -30,7 +30,7 @@ from engine.keras.saving import save_atomically
 from engine.models import spec_for
 from engine.report import number_text, table
 from engine.signals import interrupts_held
-from engine.store import open_artifact_store, reading_study, schema, study_artifacts_url, upload
+from engine.store import open_artifact_store, reading_study, replace_study_artifact, schema, study_artifacts_url
 from engine.study import StudyConfig, stored_config
 
 log = logging.getLogger("tunedeck")
@@ -158,7 +158,7 @@ class Retrainer:
             try:
                 store = open_artifact_store(url)
                 for path in paths:
-                    upload(store, path, study)
+                    replace_study_artifact(store, path, study)
             except UserError as exc:
                 log.warning("final model not uploaded: %s", exc)
 

@@ -22,10 +22,10 @@ from engine.store import (
     mask_url,
     open_artifact_store,
     reading_study,
+    replace_study_artifact,
     schema,
     study_artifacts_url,
     study_objective,
-    upload,
 )
 from engine.store.follower import MIN_TRIALS_FOR_IMPORTANCE
 from engine.study import stored_config
@@ -59,7 +59,7 @@ def upload_figures(study: optuna.Study, paths: list[Path]) -> None:
     try:
         store = open_artifact_store(url)
         for figure in paths:
-            upload(store, figure, study)
+            replace_study_artifact(store, figure, study)
     except UserError as exc:
         log.warning("figures not uploaded: %s", exc)
 
@@ -101,6 +101,8 @@ def render_report(study: optuna.Study, figures: list | None = None, csv: str = "
     out = [f"# tunedeck study `{study.study_name}`", ""]
 
     settings = {k: mask_url(v) if k == "storage" else v for k, v in config.items() if k != "space"}
+    if "artifacts" in settings and attrs.get(schema.ARTIFACT_STORE):
+        settings["artifacts"] = attrs[schema.ARTIFACT_STORE]  # the store the study records (the default, resolved)
     if settings:
         out += ["## Configuration", "", table(["setting", "value"], [[k, v] for k, v in settings.items()]), ""]
     space = config.get("space", {})

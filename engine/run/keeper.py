@@ -12,6 +12,7 @@ from engine.contract import Objective
 from engine.errors import first_line
 from engine.keras import save_atomically
 from engine.store import (
+    check_writable,
     default_artifacts_url,
     open_artifact_store,
     pid_alive,
@@ -37,7 +38,7 @@ class ModelKeeper:
         self.keep = keep
         self.goal = goal
         self.store = store  # the study's artifact store: kept models are uploaded there, dropped ones removed
-        self.removed: list[int] = []  # trials whose model the last offer removed (they dropped out of the best k)
+        self.dropped: set[int] = set()  # the finished trials the last offer pushed out of the best k, any host's
 
     def path_for(self, number: int) -> Path:
         return self.folder / f"trial-{number:04d}.keras"
@@ -51,6 +52,7 @@ class ModelKeeper:
         top = self._top(trials, number, value)
         if number not in top:
             return None
+        self.dropped = self._top(trials, number, None) - top  # what this model pushes out, whoever trained it
         path = self.path_for(number)
         save_atomically(model, path)
         finished = {t.number for t in trials if t.state.is_finished()}
@@ -58,7 +60,6 @@ class ModelKeeper:
             kept_number = _number(old)
             if kept_number in finished and kept_number not in top:
                 old.unlink(missing_ok=True)
-                self.removed.append(kept_number)
         return path
 
     def keep_model(self, trial: optuna.Trial, value: float, model: Any) -> None:
@@ -67,19 +68,28 @@ class ModelKeeper:
         leaves a warning on a trial that still counts."""
         try:
             path = self.offer(trial.study, trial.number, value, model)
-            if path is not None and self.store is not None:
-                upload(self.store, path, trial)
-            trials = trial.study.get_trials(deepcopy=False) if self.removed and self.store is not None else []
-            for number in self.removed if trials else []:
+        except Exception as exc:  # a full disk, a read-only folder, a Keras serialisation error
+            self._warn(trial, f"model not saved: {first_line(exc)}")
+            return
+        if path is None or self.store is None:
+            return
+        try:
+            upload(self.store, path, trial)
+            trials = trial.study.get_trials(deepcopy=False)
+            for number in sorted(self.dropped):
                 remove_models(self.store, trials[number], trial.study._storage)
-        except Exception as exc:  # a full disk, a read-only folder, a Keras serialisation error, a store
-            warning = f"model not saved: {first_line(exc)}"
-            trial.set_user_attr(schema.MODEL_WARNING, warning)
-            log.warning("trial %d: %s", trial.number, warning)
+        except Exception as exc:  # a store that refuses the file or does not answer
+            self._warn(trial, f"model saved in {path.parent}, not uploaded to the artifact store: {first_line(exc)}")
 
-    def _top(self, trials: list, number: int, value: float) -> set[int]:
+    def _warn(self, trial: optuna.Trial, warning: str) -> None:
+        trial.set_user_attr(schema.MODEL_WARNING, warning)
+        log.warning("trial %d: %s", trial.number, warning)
+
+    def _top(self, trials: list, number: int, value: float | None) -> set[int]:
+        """The best k complete trials with trial `number` at `value` (None: without it)."""
         ranked = [(t.value, t.number) for t in trials if schema.state_name(t) == "COMPLETE" and t.number != number]
-        ranked.append((value, number))
+        if value is not None:
+            ranked.append((value, number))
         ranked.sort(key=lambda pair: (self.goal.sort_key(pair[0]), pair[1]))
         return {n for _, n in ranked[:self.keep]}
 
@@ -94,7 +104,9 @@ def study_artifact_store(study: optuna.Study, config: StudyConfig, host: str) ->
     elif config.artifacts and config.artifacts != recorded:
         log.warning("the study keeps its artifacts in %s; artifacts = %s is not used", recorded, config.artifacts)
     reachable(url, study.user_attrs.get(schema.ENVIRONMENT, {}).get("host", ""), host)
-    return open_artifact_store(url)
+    store = open_artifact_store(url)
+    check_writable(store, url)
+    return store
 
 
 def remove_leftovers(folder: Path) -> list[Path]:

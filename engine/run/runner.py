@@ -48,6 +48,7 @@ from engine.store import (
     StorageUnreachable,
     StudyFollower,
     check_storage_files,
+    check_writable,
     creating_study,
     fail_dead_local_trials,
     fail_trial_now,
@@ -105,8 +106,8 @@ class StudyRunner:
             check_storage_files(self.config.storage_url)  # a bad dataset or storage file is refused before
             info = self.trainer.prepare(self.config)  # anything is created
             self.warm_start = read_warm_start(self.config, info.model)
-            if self.config.artifacts:
-                open_artifact_store(self.config.artifacts)  # an s3:// store without boto3 is refused before
+            if self.config.artifacts:  # a store that cannot take a file (or s3:// without boto3) is refused before
+                check_writable(open_artifact_store(self.config.artifacts), self.config.artifacts)
             self.worker = this_worker(info.device)
             with log_to_file(self.config.make_run_dir() / "tunedeck.log") as log_path:
                 try:
@@ -132,6 +133,9 @@ class StudyRunner:
         changes = check_compatible(study, config, stored, info.model)  # the first writer's config is the study's
         record_study(study, config, info, self.worker, changes, describe=stored is None)
         self.artifacts = study_artifact_store(study, config, self.worker.host)
+        if not created and self.warm_start is not None:
+            log.warning("warm_start = %s is not applied: the study exists (a warm start applies when it is created)",
+                        config.warm_start)
         if created and self.warm_start is not None:
             record = apply_warm_start(study, config, self.warm_start)
             log.info("warm start from %s: %s %s (skipped %d)", record["from"], "prior trials" if record["prior"] else
@@ -169,7 +173,9 @@ class StudyRunner:
         try:
             study.optimize(self._objective, n_trials=1, catch=(TrialFailed,), callbacks=[self._after_trial],
                            gc_after_trial=True, show_progress_bar=False)
-        except (ValueError, AssertionError):  # Optuna's tell of a trial finished elsewhere ("Cannot tell a FAIL")
+        except (ValueError, AssertionError) as exc:  # Optuna's tell of a trial finished elsewhere: "Cannot tell a
+            if isinstance(exc, UserError) or not (isinstance(exc, AssertionError) or "Cannot tell a" in str(exc)):
+                raise  # FAIL trial", or its "Should not reach" when the trial had returned a value
             running, self._running = self._running, None
             if running is None or not running[0]._storage.get_trial(running[1]).state.is_finished():
                 raise

@@ -15,7 +15,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, UserError
 from engine.space import distribution, fitted
 from engine.store import mask_url, reading_study, schema, study_objective
 from engine.study import StudyConfig
@@ -54,9 +54,12 @@ def read_warm_start(config: StudyConfig, model: dict[str, str]) -> WarmStart | N
     name, url = parse_source(config.warm_start, config.storage_url)
     if name == config.name and url == config.storage_url:
         raise ConfigError(f"warm_start: {name!r} is this study; name another study")
-    with reading_study(url, name) as other:  # a StorageError names a missing study or storage
-        trials = other.get_trials(deepcopy=False)
-        goal, attrs = study_objective(other), other.user_attrs
+    try:
+        with reading_study(url, name) as other:
+            trials = other.get_trials(deepcopy=False)
+            goal, attrs = study_objective(other), other.user_attrs
+    except UserError as exc:  # a missing study or storage, said as the setting that named it
+        raise ConfigError(f"warm_start: {str(exc).split(': ', 1)[-1]}") from None
     if goal.maximize != config.goal.maximize:
         raise ConfigError(f"warm_start: {name!r} {'maximizes' if goal.maximize else 'minimizes'} its objective; this "
                           f"study does the opposite")
@@ -93,6 +96,11 @@ def apply_warm_start(study: optuna.Study, config: StudyConfig, source: WarmStart
     record = source.record() | {"enqueued": [], "skipped": [], "clipped": []}
     for trial in source.trials:
         values, clipped, why_not = fitted(dict(trial.params), space)
+        clipped += fixed_here(trial, space)
+        if not why_not and source.prior and clipped:  # its value was measured elsewhere in the space: not knowledge
+            why_not = f"outside this space ({'; '.join(clipped)})"
+        if not why_not and not source.prior and len(record["enqueued"]) >= config.n_trials:
+            why_not = f"n_trials = {config.n_trials} leaves no room for it"
         if why_not:
             record["skipped"].append([trial.number, why_not])
             continue
@@ -104,6 +112,13 @@ def apply_warm_start(study: optuna.Study, config: StudyConfig, source: WarmStart
         record["enqueued"].append(trial.number)
     study.set_user_attr(schema.WARM_START, record)
     return record
+
+
+def fixed_here(trial: FrozenTrial, space: list) -> list[str]:
+    """The source trial's values that this study's fixed parameters replace."""
+    theirs = {**trial.user_attrs.get(schema.FIXED_PARAMS, {}), **trial.params}
+    return [f"{param.name} {theirs[param.name]} -> {param.value} (fixed here)" for param in space
+            if param.kind == "fixed" and param.name in theirs and theirs[param.name] != param.value]
 
 
 def prior_trial(trial: FrozenTrial, values: dict[str, Any], space: list, name: str) -> FrozenTrial:

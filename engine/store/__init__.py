@@ -5,6 +5,7 @@ from engine.store import schema
 from engine.store.artifacts import (
     artifacts_of,
     check_artifacts_url,
+    check_writable,
     default_artifacts_url,
     download,
     get_model,
@@ -12,6 +13,7 @@ from engine.store.artifacts import (
     open_artifact_store,
     reachable,
     remove_models,
+    replace_study_artifact,
     study_artifacts_url,
     trial_artifacts,
     upload,
@@ -53,8 +55,9 @@ from engine.store.urls import (
 )
 
 __all__ = [
-    "artifacts_of", "check_artifacts_url", "default_artifacts_url", "download", "get_model", "models_of",
-    "open_artifact_store", "reachable", "remove_models", "study_artifacts_url", "trial_artifacts", "upload",
+    "artifacts_of", "check_artifacts_url", "check_writable", "default_artifacts_url", "download", "get_model",
+    "models_of", "open_artifact_store", "reachable", "remove_models", "replace_study_artifact", "study_artifacts_url",
+    "trial_artifacts", "upload",
     "Counts", "StorageUnreachable", "StudyFollower", "StudyRow", "WorkerInfo", "check_storage_files", "check_study",
     "check_url", "close_storage", "creating_study", "default_storages", "dialect", "epochs_of",
     "fail_dead_local_trials", "fail_trial_now", "has_heartbeat", "list_studies", "load_study", "mask_secrets",

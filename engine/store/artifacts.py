@@ -9,6 +9,7 @@ so optuna-dashboard's `--artifact-dir` shows a file store's too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -45,7 +46,7 @@ class PrefixedStore:
 def check_artifacts_url(url: str) -> None:
     """A ConfigError unless `url` is file:///PATH or s3://BUCKET[/PREFIX]."""
     parsed = urlparse(url)
-    if parsed.scheme == "file" and parsed.path:
+    if parsed.scheme == "file" and parsed.path and parsed.netloc in ("", "localhost"):
         return
     if parsed.scheme == "s3" and parsed.netloc:
         return
@@ -72,6 +73,19 @@ def open_artifact_store(url: str) -> Any:
     store = optuna.artifacts.Boto3ArtifactStore(parsed.netloc, client=client)
     prefix = parsed.path.strip("/")
     return PrefixedStore(store, prefix + "/") if prefix else store
+
+
+def check_writable(store: Any, url: str) -> None:
+    """Write and remove a probe in the store: a read-only folder or a refused bucket is a one-line error before a
+    study is made, not a warning on every trial."""
+    import io
+
+    probe = f".tunedeck-probe-{os.getpid()}"
+    try:
+        store.write(probe, io.BytesIO(b"probe"))
+        store.remove(probe)
+    except Exception as exc:
+        raise ConfigError(f"artifacts: cannot write to {url}: {first_line(exc)}") from None
 
 
 def default_artifacts_url(storage_url: str, run_dir: Path) -> str:
@@ -105,6 +119,16 @@ def upload(store: Any, path: Path, study_or_trial: Any, storage: Any = None) -> 
         raise StorageError(f"artifacts: cannot upload {path.name}: {first_line(exc)}") from exc
 
 
+def replace_study_artifact(store: Any, path: Path, study: optuna.Study) -> str:
+    """Upload a file as a study artifact, removing the older copies of the same name from the store (an export
+    run again replaces its figures; Optuna keeps the records of the older ones, which then no longer download)."""
+    for meta in artifacts_of(study):
+        if meta.filename == path.name:
+            with contextlib.suppress(Exception):
+                store.remove(meta.artifact_id)
+    return upload(store, path, study)
+
+
 def artifacts_of(study_or_trial: optuna.Study | FrozenTrial, storage: Any = None) -> list[ArtifactMeta]:
     return get_all_artifact_meta(study_or_trial, storage=storage)
 
@@ -131,19 +155,26 @@ def download(store: Any, meta: ArtifactMeta, folder: Path, overwrite: bool = Fal
     target = folder / meta.filename
     if target.exists() and not overwrite:
         raise ConfigError(f"output: {target} exists; choose another -o folder, or pass --force to replace it")
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{meta.filename}.{os.getpid()}.part"
     try:
-        download_artifact(artifact_store=store, file_path=str(partial), artifact_id=meta.artifact_id)
-        partial.replace(target)
+        store.open_reader(meta.artifact_id).close()  # there, before a folder is made for it
     except ArtifactNotFound:
-        partial.unlink(missing_ok=True)
         raise StorageError(f"artifacts: {meta.filename} is no longer in the store (a model that dropped out of "
                            f"the best kept is removed)") from None
     except Exception as exc:  # a store that does not answer, no credentials
-        partial.unlink(missing_ok=True)
+        raise StorageError(f"artifacts: cannot read {meta.filename} from the store: {first_line(exc)}") from exc
+    made = not folder.exists()
+    partial = folder / f".{meta.filename}.{os.getpid()}.part"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        download_artifact(artifact_store=store, file_path=str(partial), artifact_id=meta.artifact_id)
+        partial.replace(target)
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+            if made:
+                folder.rmdir()
         if isinstance(exc, OSError):
-            raise
+            raise ConfigError(f"output: cannot write {target}: {exc.strerror or exc}") from None
         raise StorageError(f"artifacts: cannot download {meta.filename}: {first_line(exc)}") from exc
     return target
 

@@ -179,7 +179,8 @@ class TrialDetailScreen(ModalScreen[str | None]):
                         f"{t.duration:.1f}s · {t.epochs_trained} epochs · worker {t.worker or '-'}")
             if t.error:
                 yield Static(f"[red]{t.error}[/red]")
-            yield Label("Params as TOML · c copies · r runs them again · t retrains on all the data · esc closes")
+            yield Label("Params as TOML · c copies · r runs them again · t retrains on all the data · g gets its "
+                        "model · esc closes")
             yield TextArea(self.params_toml, read_only=True, show_cursor=False)
             yield Static("Artifacts: …" if self.study else "", id="artifacts")
             yield PlotextPlot(id="curve")
