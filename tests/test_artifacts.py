@@ -182,6 +182,12 @@ async def test_the_trial_detail_lists_its_artifacts_and_g_downloads_the_model(tm
         target = tmp_path / "runs" / "shared" / "downloads" / "trial-0001.keras"
         await wait_for(pilot, target.exists)
         assert target.stat().st_size > 0
+        table.move_cursor(row=0)  # trial 0: its model dropped out of the best 1 and left the store
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrialDetailScreen) and app.screen.trial.number == 0)
+        shown = app.screen.query_one("#artifacts")
+        await wait_for(pilot, lambda: "trial-0000.keras (removed" in str(shown.render()))
+        assert "g downloads" not in str(shown.render())
 
 
 def test_get_into_a_place_it_cannot_write_is_one_line_and_leaves_nothing(tmp_path, capsys):

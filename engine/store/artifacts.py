@@ -211,12 +211,22 @@ def get_model(storage_url: str, study_name: str, number: int | None, folder: Pat
         return download(store, kept[-1], folder, overwrite), f"trial {number}'s model"
 
 
-def trial_artifacts(storage_url: str, study_name: str, number: int) -> list[str]:
-    """The file names of a trial's artifacts (its kept model), as its detail lists them."""
+def trial_artifacts(storage_url: str, study_name: str, number: int) -> list[tuple[str, bool]]:
+    """A trial's artifacts (its kept model) as its detail lists them: (file name, still in the store)."""
     from engine.store.opening import reading_study
 
     with reading_study(storage_url, study_name) as study:
         trials = study.get_trials(deepcopy=False)
-        if not 0 <= number < len(trials):
+        url = study_artifacts_url(study)
+        if not 0 <= number < len(trials) or not url:
             return []
-        return [meta.filename for meta in artifacts_of(trials[number], study._storage)]
+        store = open_artifact_store(url)
+        return [(meta.filename, in_store(store, meta)) for meta in artifacts_of(trials[number], study._storage)]
+
+
+def in_store(store: Any, meta: ArtifactMeta) -> bool:
+    try:
+        store.open_reader(meta.artifact_id).close()
+    except Exception:  # removed (it dropped out of the best k), or the store does not answer
+        return False
+    return True

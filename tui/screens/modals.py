@@ -191,11 +191,13 @@ class TrialDetailScreen(ModalScreen[str | None]):
         from engine.store import trial_artifacts
 
         try:
-            names = trial_artifacts(*self.study, self.trial.number)
+            found = trial_artifacts(*self.study, self.trial.number)
         except Exception as exc:  # a storage that does not answer: the detail still shows the rest
             text = f"Artifacts: not read ({type(exc).__name__})"
         else:
-            text = f"Artifacts: {', '.join(names)} · g downloads the model" if names else "Artifacts: none kept"
+            names = [name if there else f"{name} (removed: it dropped out of the best kept)" for name, there in found]
+            hint = " · g downloads the model" if any(there for _, there in found) else ""
+            text = f"Artifacts: {', '.join(names)}{hint}" if found else "Artifacts: none kept"
         self.app.call_from_thread(self.query_one("#artifacts", Static).update, text)
 
     def on_mount(self) -> None:

@@ -69,9 +69,17 @@ class TrialActions:
     def get_model(self, number: int) -> None:
         """Download trial `number`'s kept model from the study's artifact store into the run folder's downloads/
         (whichever machine trained it)."""
+        from engine import ConfigError
         from engine.store import get_model
 
-        path, what = get_model(self.config.storage_url, self.config.name, number, self.config.run_dir / "downloads")
+        folder = self.config.run_dir / "downloads"
+        try:
+            path, what = get_model(self.config.storage_url, self.config.name, number, folder)
+        except ConfigError as exc:
+            if "exists" not in str(exc):
+                raise
+            self.app.call_from_thread(self.notify, f"Already downloaded: {folder.resolve()}", title="Get")
+            return
         self.app.call_from_thread(self.notify, f"{what.capitalize()} downloaded to {path.resolve()}", title="Get")
         self.app.call_from_thread(self.write_log, f"{what} downloaded to {path}")
 
