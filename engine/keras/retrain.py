@@ -11,7 +11,6 @@ since the study (its sha256) is refused unless forced, and the card says so.
 from __future__ import annotations
 
 import datetime
-import logging
 import math
 import platform
 import threading
@@ -24,16 +23,14 @@ import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
 from engine.contract import Event, Objective, RetrainEpoch, RetrainFinished, StopRequest
-from engine.errors import ConfigError, StopNow, TrialStopped, UserError
+from engine.errors import ConfigError, StopNow, TrialStopped
 from engine.files import write_text_atomically
 from engine.keras.saving import save_atomically
 from engine.models import spec_for
 from engine.report import number_text, table
 from engine.signals import interrupts_held
-from engine.store import open_artifact_store, reading_study, replace_study_artifact, schema, study_artifacts_url
+from engine.store import reading_study, schema, upload_to_study
 from engine.study import StudyConfig, stored_config
-
-log = logging.getLogger("tunedeck")
 
 
 @dataclass(frozen=True)
@@ -152,15 +149,7 @@ class Retrainer:
         """final.keras and final.md, also in the study's artifact store (for `tunedeck get` on any machine);
         optional: the files are written, and a store that fails is logged."""
         with reading_study(self.storage_url, self.study_name) as study:
-            url = study_artifacts_url(study)
-            if not url:
-                return
-            try:
-                store = open_artifact_store(url)
-                for path in paths:
-                    replace_study_artifact(store, path, study)
-            except UserError as exc:
-                log.warning("final model not uploaded: %s", exc)
+            upload_to_study(study, list(paths))
 
     def _train(self, config: StudyConfig, trial: FrozenTrial, params: dict[str, Any]):
         with interrupts_held():  # TensorFlow: imported only when a model is retrained

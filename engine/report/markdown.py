@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import logging
 import statistics
 from pathlib import Path
 from typing import Any
@@ -13,24 +12,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from engine.contract import Objective
-from engine.errors import UserError
 from engine.files import write_text_atomically
 from engine.report.figures import write_figures, write_trials_csv
 from engine.report.formatting import number_text, seconds_text, table
 from engine.space import Param, epochs_ceiling
-from engine.store import (
-    mask_url,
-    open_artifact_store,
-    reading_study,
-    replace_study_artifact,
-    schema,
-    study_artifacts_url,
-    study_objective,
-)
+from engine.store import mask_url, reading_study, schema, study_objective, upload_to_study
 from engine.store.follower import MIN_TRIALS_FOR_IMPORTANCE
 from engine.study import stored_config
-
-log = logging.getLogger("tunedeck")
 
 TOP_N = 10
 
@@ -47,21 +35,9 @@ def write_report(study: optuna.Study, path: str | Path, plots: bool = True) -> P
         with contextlib.suppress(OSError):
             (path.parent / "plots").rmdir()  # only if it is empty: nothing of a failed export is left
         raise
-    upload_figures(study, [figure.path for figure in figures or [] if figure.path is not None])
+    upload_to_study(study, [figure.path for figure in figures or [] if figure.path is not None])
     return written
 
-
-def upload_figures(study: optuna.Study, paths: list[Path]) -> None:
-    """The exported figures, also in the study's artifact store (optional: a store that fails is logged)."""
-    url = study_artifacts_url(study)
-    if not url or not paths:
-        return
-    try:
-        store = open_artifact_store(url)
-        for figure in paths:
-            replace_study_artifact(store, figure, study)
-    except UserError as exc:
-        log.warning("figures not uploaded: %s", exc)
 
 
 def export_report(storage_url: str, study_name: str, path: str | Path, plots: bool = True) -> Path:

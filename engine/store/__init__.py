@@ -17,6 +17,7 @@ from engine.store.artifacts import (
     study_artifacts_url,
     trial_artifacts,
     upload,
+    upload_to_study,
 )
 from engine.store.catalog import StudyRow, default_storages, list_studies
 from engine.store.control import read_stop_request, run_again, stop_request_id, stop_study, write_stop_request
@@ -57,7 +58,7 @@ from engine.store.urls import (
 __all__ = [
     "artifacts_of", "check_artifacts_url", "check_writable", "default_artifacts_url", "download", "get_model",
     "models_of", "open_artifact_store", "reachable", "remove_models", "replace_study_artifact", "study_artifacts_url",
-    "trial_artifacts", "upload",
+    "trial_artifacts", "upload", "upload_to_study",
     "Counts", "StorageUnreachable", "StudyFollower", "StudyRow", "WorkerInfo", "check_storage_files", "check_study",
     "check_url", "close_storage", "creating_study", "default_storages", "dialect", "epochs_of",
     "fail_dead_local_trials", "fail_trial_now", "has_heartbeat", "list_studies", "load_study", "mask_secrets",

@@ -10,6 +10,7 @@ so optuna-dashboard's `--artifact-dir` shows a file store's too.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -20,10 +21,11 @@ from optuna.artifacts import ArtifactMeta, download_artifact, get_all_artifact_m
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
-from engine.errors import ConfigError, StorageError, first_line
+from engine.errors import ConfigError, StorageError, UserError, first_line
 from engine.store import schema
 from engine.store.urls import dialect, journal_path, sqlite_path
 
+log = logging.getLogger("tunedeck")
 MODEL_SUFFIX = ".keras"
 
 
@@ -127,6 +129,20 @@ def replace_study_artifact(store: Any, path: Path, study: optuna.Study) -> str:
             with contextlib.suppress(Exception):
                 store.remove(meta.artifact_id)
     return upload(store, path, study)
+
+
+def upload_to_study(study: optuna.Study, paths: list[Path]) -> None:
+    """Files of the study (final model, figures), also in its artifact store, replacing older copies. Optional: the
+    files are written already, so a store that fails is logged, not raised."""
+    url = study_artifacts_url(study)
+    if not url or not paths:
+        return
+    try:
+        store = open_artifact_store(url)
+        for path in paths:
+            replace_study_artifact(store, path, study)
+    except UserError as exc:
+        log.warning("%s not uploaded: %s", ", ".join(path.name for path in paths), exc)
 
 
 def artifacts_of(study_or_trial: optuna.Study | FrozenTrial, storage: Any = None) -> list[ArtifactMeta]:
